@@ -40,7 +40,7 @@ def field_value(d: FieldDef) -> st.SearchStrategy[str]:
     if d.kind is Kind.N:
         return _size(d, 40).flatmap(lambda n: st.text("0123456789", min_size=n, max_size=n))
     if d.kind is Kind.Z:
-        return _size(d, 40).flatmap(lambda n: st.text("0123456789D", min_size=n, max_size=n))
+        return _size(d, 40).flatmap(lambda n: st.text("0123456789ABCDEF", min_size=n, max_size=n))
     if d.kind is Kind.B:
         return (
             _size(d, 64)

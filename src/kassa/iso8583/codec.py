@@ -1,8 +1,8 @@
 """The strict codec: Message <-> bytes (from the MTI to the last field), on pyiso8583.
 
 pyiso8583 is the engine; this module closes its known gaps so that they cannot reach us:
-- it does not validate BCD digits: every n field is checked for 0-9, every z field for
-  0-9 and D, after decoding;
+- it does not validate BCD digits: every n field is checked for 0-9 after decoding, and
+  every z field for hex nibbles (D is the separator; an encrypted track has A-F too);
 - it mutates the dict passed to `encode`: we always hand it a fresh dict;
 - hostile input can raise KeyError (a bitmap bit with no spec) or other errors: we check
   the MTI and bitmap ourselves first, and turn anything pyiso8583 raises into our
@@ -13,17 +13,19 @@ from __future__ import annotations
 
 from typing import Final
 
-import iso8583
 from iso8583.decoder import DecodeError as PyIsoDecodeError
 from iso8583.encoder import EncodeError as PyIsoEncodeError
 
+import iso8583
 from kassa.errors import DecodeError, EncodeError
 from kassa.iso8583.dialect import FIELDS, MTI_NAMES, PYISO_SPEC, Kind
 from kassa.iso8583.message import Message
 
 _SPEC: Final = PYISO_SPEC
 _MTI_BYTES: Final = frozenset(bytes.fromhex(mti) for mti in MTI_NAMES)
-_Z_DIGITS: Final = frozenset("0123456789D")
+# z fields: digits and separator D in the clear, but a TDK-encrypted track (53.3 = 1)
+# carries 16 ciphertext nibbles, so every hex nibble is legal there.
+_Z_DIGITS: Final = frozenset("0123456789ABCDEF")
 _NUMERIC: Final = frozenset(n for n, d in FIELDS.items() if d.kind is Kind.N)
 _TRACKS: Final = frozenset(n for n, d in FIELDS.items() if d.kind is Kind.Z)
 _BITMAP_OFFSET: Final = 2  # MTI is two BCD bytes

@@ -17,7 +17,7 @@ from kassa.errors import EncodeError
 from kassa.iso8583.dialect import FIELDS, MTI_NAMES, TEXT_ENCODING, FieldDef, Kind, Length
 
 _HEX = frozenset("0123456789ABCDEF")
-_Z_DIGITS = frozenset("0123456789D")
+_Z_DIGITS = _HEX  # clear tracks use 0-9 and D; encrypted ones any nibble
 
 
 def _check_text(d: FieldDef, value: str) -> str:
@@ -52,7 +52,7 @@ def check_value(number: int, value: object) -> str:
     if d.kind is Kind.Z:
         value = value.upper().replace("=", "D")
         if not _Z_DIGITS.issuperset(value):
-            raise EncodeError(f"{d.describe()} takes digits and '=' (D) only", number)
+            raise EncodeError(f"{d.describe()} takes digits, '=' (D) and hex nibbles only", number)
         _check_size(d, len(value), "digits")
         return value
     if d.kind is Kind.B:
