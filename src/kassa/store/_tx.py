@@ -1,0 +1,124 @@
+"""`Transaction`: what the body of ``with db.transaction() as tx:`` works with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from kassa.store._errors import translate
+from kassa.store._sql import checked_qmark, split_script, to_psycopg
+from kassa.store.url import DbUrl, Dialect
+
+Row = tuple[Any, ...]
+Params = Sequence[Any]
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor both drivers share; rows are tuples."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Transaction:
+    """Statements inside one open transaction. Valid only inside its ``with`` block.
+
+    SQL uses ``?`` placeholders and a sequence of parameters (never a mapping).
+    """
+
+    __slots__ = ("_conn", "_open", "_prepare", "_savepoints", "_url", "dialect")
+
+    def __init__(self, dialect: Dialect, url: DbUrl, conn: Any) -> None:
+        self.dialect = dialect
+        self._url = url
+        self._conn = conn
+        # SQLite runs ? natively (still checked); psycopg needs %s (translated once, cached).
+        self._prepare = checked_qmark if dialect == "sqlite" else to_psycopg
+        self._open = True
+        self._savepoints = 0
+
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
+        """Run one statement; the cursor gives its rows and `rowcount`."""
+        if not self._open:
+            raise AssertionError("statement on a transaction that has ended")
+        try:
+            cursor: Cursor = self._conn.execute(self._prepare(sql), params)
+        except Exception as exc:
+            error = translate(exc, self._url)
+            if error is None:
+                raise  # not about the database: a bug in our SQL, keep its traceback
+            raise error from exc
+        return cursor
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row of `sql`, or None when there is none."""
+        row: Row | None = self.execute(sql, params).fetchone()
+        return row
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row of `sql`."""
+        return self.execute(sql, params).fetchall()
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> int:
+        """Run `sql` once per parameter row (batched by the driver); rows affected."""
+        if not self._open:
+            raise AssertionError("statement on a transaction that has ended")
+        try:
+            if self.dialect == "sqlite":
+                count: int = self._conn.executemany(self._prepare(sql), rows).rowcount
+            else:
+                cursor = self._conn.cursor()
+                with cursor:
+                    cursor.executemany(self._prepare(sql), rows)
+                    count = cursor.rowcount
+        except Exception as exc:
+            error = translate(exc, self._url)
+            if error is None:
+                raise  # not about the database: a bug in our SQL, keep its traceback
+            raise error from exc
+        return count
+
+    def executescript(self, script: str) -> None:
+        """Run a parameterless script of several statements (schema, migrations).
+
+        The script is not placeholder-translated, so it may hold ``%`` and ``?`` freely.
+        """
+        if not self._open:
+            raise AssertionError("statement on a transaction that has ended")
+        try:
+            if self.dialect == "sqlite":  # sqlite3 runs one statement per call
+                for statement in split_script(script):
+                    self._conn.execute(statement)
+            else:  # psycopg runs a whole script when given no parameters (none parsed)
+                self._conn.execute(script)
+        except Exception as exc:
+            error = translate(exc, self._url)
+            if error is None:
+                raise  # not about the database: a bug in our SQL, keep its traceback
+            raise error from exc
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested unit: if the block raises, only its own statements are undone."""
+        self._savepoints += 1
+        name = f"kassa_sp{self._savepoints}"
+        self.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            if self._open:
+                self.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        self.execute(f"RELEASE SAVEPOINT {name}")
+
+    def close(self) -> None:
+        """Mark the transaction ended; any later statement is a bug."""
+        self._open = False
