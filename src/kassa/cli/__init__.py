@@ -1,0 +1,49 @@
+"""The `kassa` command: one Typer app, one module per subcommand group.
+
+Every user mistake ends as one line on stderr and a non-zero exit status, never a
+traceback: `main` catches `KassaError` (our errors at the edge) and prints its message.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from kassa import __version__
+from kassa.cli import explain, host, iso
+from kassa.errors import KassaError
+
+app = typer.Typer(
+    name="kassa",
+    help="Kassa: UnionPay-dialect card-payment POS terminal, acquirer host and back office.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(iso.app, name="iso")
+app.add_typer(host.app, name="host")
+app.command("explain")(explain.explain)
+
+
+@app.command("version")
+def version() -> None:
+    """Show the software version."""
+    typer.echo(f"kassa {__version__}")
+
+
+@app.command("demo")
+def demo() -> None:
+    """Show what Kassa does: messages built, decoded and explained."""
+    from kassa.cli.demo import run_demo
+
+    run_demo()
+
+
+def main() -> None:
+    """Entry point of the `kassa` console script."""
+    try:
+        app()
+    except KassaError as exc:
+        typer.echo(f"kassa: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,87 @@
+"""One request being handled: what the host knows about it, and how to answer it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+
+from kassa.card import mask_pan
+from kassa.host.records import Merchant, Terminal
+from kassa.iso8583 import Message
+from kassa.iso8583.framing import Header
+from kassa.iso8583.keys import WorkingKeys
+from kassa.store import Transaction
+
+# Fields of a request a response carries back unchanged (reference §2, per-message table).
+ECHOED = (2, 3, 4, 11, 14, 22, 23, 25, 41, 42, 49, 60, 61)
+# Fields never kept at rest (PCI DSS 3.3.1) nor hashed for idempotency.
+SENSITIVE = frozenset({35, 36, 45, 52, 55})
+_NOT_CONTENT = frozenset({52, 53, 64})  # a retry after re-sign-on changes these only
+
+
+@dataclass(slots=True)
+class Ctx:
+    """The request and what has been looked up so far."""
+
+    tx: Transaction
+    msg: Message
+    header: Header | None
+    now_ms: int
+    utc_offset_minutes: int
+    terminal: Terminal | None = None
+    merchant: Merchant | None = None
+    keys: WorkingKeys | None = None
+    resign_on: bool = False  # set the header's processing nibble to 3
+    extra: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def local(self) -> datetime:
+        tz = timezone(timedelta(minutes=self.utc_offset_minutes))
+        return datetime.fromtimestamp(self.now_ms / 1000, UTC).astimezone(tz)
+
+    @property
+    def settle_date(self) -> str:
+        return self.local.strftime("%m%d")
+
+    @property
+    def tid(self) -> str:
+        return self.msg.get(41) or ""
+
+    @property
+    def stan(self) -> str:
+        return self.msg.get(11) or ""
+
+    @property
+    def batch(self) -> str:
+        return (self.msg.get(60) or "")[2:8]
+
+    @property
+    def amount_fen(self) -> int:
+        return int(self.msg.get(4) or 0)
+
+
+def content_hash(msg: Message) -> str:
+    """What makes two requests with the same identity the same request."""
+    parts = [msg.mti] + [f"{n}={v}" for n, v in msg.fields.items() if n not in _NOT_CONTENT]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def scrubbed_json(msg: Message) -> bytes:
+    """The request as kept at rest: no track, PIN block or ICC data; PAN masked."""
+    fields = {str(n): v for n, v in msg.fields.items() if n not in SENSITIVE}
+    if "2" in fields:
+        fields["2"] = mask_pan(fields["2"])
+    return json.dumps({"mti": msg.mti, "fields": fields}, ensure_ascii=False).encode()
+
+
+def response_fields(ctx: Ctx, code: str) -> dict[int, str]:
+    """The fields every response carries: the echoed ones, host time, acquirer, code."""
+    out = {n: ctx.msg[n] for n in ECHOED if n in ctx.msg}
+    local = ctx.local
+    out[12] = local.strftime("%H%M%S")
+    out[13] = local.strftime("%m%d")
+    out[39] = code
+    out.update(ctx.extra)
+    return out

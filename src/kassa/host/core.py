@@ -1,0 +1,212 @@
+"""The host core: one request frame in, one response frame out, inside a transaction.
+
+    body (TPDU + header + message) ─> decode ─> gate (terminal, merchant, keys, MAC,
+    batch) ─> idempotency (same TID+batch+STAN+MTI: replay or 94) ─> handler ─> record
+    ─> response (TPDU echoed, header processing nibble, MAC)
+
+Pure but for the caller's open transaction: no sockets, no clock, no randomness of its
+own (`now_ms` and `rand` come in). A malformed message is answered 30 when its MTI can
+be read; a frame that cannot even be split is not answered (the server closes).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kassa.errors import CryptoError, DecodeError
+from kassa.host import repo
+from kassa.host.context import Ctx, content_hash, response_fields, scrubbed_json
+from kassa.host.financial import Financial
+from kassa.host.netmgmt import NetMgmt
+from kassa.host.reply import Reply
+from kassa.host.reversal import handle_reversal
+from kassa.host.secrets import HostSecrets
+from kassa.host.settle import handle_batch_upload, handle_settlement
+from kassa.iso8583 import MTI_NAMES, Message, codec, decode, encode
+from kassa.iso8583.framing import Frame, HeaderMode, split_body
+from kassa.iso8583.mac import MacAlgorithm, compute_mac, verify_mac
+from kassa.iso8583.transactions import identify
+from kassa.store import Transaction
+
+log = logging.getLogger("kassa.host")
+
+_MACED_RESPONSES = frozenset({"0110", "0210", "0230", "0410"})
+_FINANCIAL = frozenset({"0100", "0200", "0220", "0400", "0620"})
+
+
+@dataclass(frozen=True, slots=True)
+class HostConfig:
+    """How this host behaves; every value has the UnionPay-direct default."""
+
+    acquirer_id: str = "48520000"
+    utc_offset_minutes: int = 480  # China Standard Time, no daylight saving
+    header_mode: HeaderMode = HeaderMode.AUTO
+    mac_algorithm: MacAlgorithm = MacAlgorithm.ECB
+    debit_pin_required: bool = True
+
+
+class HostCore:
+    """Handles one frame at a time; share one per process."""
+
+    def __init__(
+        self, secrets: HostSecrets, config: HostConfig, rand: Callable[[int], bytes]
+    ) -> None:
+        self.secrets = secrets
+        self.config = config
+        self.rand = rand
+        self.netmgmt = NetMgmt(secrets, config.acquirer_id, rand)
+        self.financial = Financial(secrets, config, rand)
+
+    def handle(self, tx: Transaction, body: bytes, now_ms: int) -> bytes | None:
+        """Answer one frame body; None means: send nothing and close the connection."""
+        try:
+            frame = split_body(body, self.config.header_mode)
+        except DecodeError as exc:
+            log.warning("unsplittable frame: %s", exc)
+            return None
+        try:
+            msg = decode(frame.message, frame.message_offset)
+        except DecodeError as exc:
+            return self._format_error(tx, frame, exc, now_ms)
+        ctx = Ctx(tx, msg, frame.header, now_ms, self.config.utc_offset_minutes)
+        reply = self._dispatch(ctx)
+        return self._finish(ctx, frame, reply)
+
+    # -- gate -----------------------------------------------------------------------
+
+    def _dispatch(self, ctx: Ctx) -> Reply:
+        if ctx.msg.mti in ("0800", "0820"):
+            return self.netmgmt.handle(ctx)
+        refusal = self._gate(ctx)
+        if refusal is not None:
+            return refusal
+        if ctx.msg.mti == "0500":
+            return handle_settlement(ctx)
+        if ctx.msg.mti == "0320":
+            return handle_batch_upload(ctx)
+        if ctx.msg.mti not in _FINANCIAL:
+            return Reply("40")
+        replay = self._idempotent(ctx)
+        if replay is not None:
+            return replay
+        if ctx.msg.mti == "0400":
+            return handle_reversal(ctx)
+        if ctx.msg.mti == "0620":
+            return Reply("00")
+        txn = identify(ctx.msg)
+        return Reply("40") if txn is None else self.financial.handle(ctx, txn)
+
+    def _gate(self, ctx: Ctx) -> Reply | None:
+        terminal = repo.terminal(ctx.tx, ctx.tid)
+        if terminal is None:
+            return Reply("97")
+        ctx.terminal = terminal
+        ctx.merchant = repo.merchant(ctx.tx, terminal.mid)
+        if (
+            ctx.merchant is None
+            or terminal.mid != ctx.msg.get(42)
+            or ctx.merchant.status != "active"
+        ):
+            return Reply("03")
+        if terminal.status != "active":
+            return Reply("58")
+        if not terminal.signed_on or terminal.keys_sealed is None:
+            ctx.resign_on = True
+            return Reply("C1")
+        ctx.keys = self.secrets.open_keys(terminal.tid, terminal.keys_sealed)
+        if ctx.msg.mti in _FINANCIAL and not self._mac_ok(ctx):
+            ctx.resign_on = True
+            return Reply("A0")
+        if ctx.batch != terminal.batch:
+            ctx.resign_on = True
+            return Reply("77")
+        repo.touch_terminal(ctx.tx, terminal.tid, ctx.now_ms)
+        return None
+
+    def _mac_ok(self, ctx: Ctx) -> bool:
+        mac = ctx.msg.get(64)
+        if mac is None or ctx.keys is None:
+            return False
+        raw = encode(ctx.msg)
+        return verify_mac(
+            ctx.keys.mak, codec.mac_input(raw), bytes.fromhex(mac), self.config.mac_algorithm
+        )
+
+    def _idempotent(self, ctx: Ctx) -> Reply | None:
+        seen = repo.txn_by_identity(ctx.tx, ctx.tid, ctx.batch, ctx.stan, ctx.msg.mti)
+        if seen is None:
+            return None
+        if seen.content_hash != content_hash(ctx.msg):
+            return Reply("94")
+        stored = decode(seen.response)
+        fields = dict(stored.fields)
+        if 2 in ctx.msg:
+            fields[2] = ctx.msg[2]
+        return Reply(stored[39], replay=fields)
+
+    # -- answer ---------------------------------------------------------------------
+
+    def _finish(self, ctx: Ctx, frame: Frame, reply: Reply) -> bytes:
+        if reply.replay is not None:
+            fields = reply.replay
+        else:
+            fields = response_fields(ctx, reply.code)
+            fields.update(reply.fields)
+            for number in reply.drop:
+                fields.pop(number, None)
+        response_mti = _response_mti(ctx.msg.mti)
+        msg = Message(response_mti, fields)
+        if reply.record is not None:
+            self._record(ctx, reply, msg)
+        raw = self._with_mac(ctx, msg)
+        header = frame.header
+        if header is not None:
+            header = header.with_processing("3" if ctx.resign_on else "0")
+        return Frame(frame.tpdu, header, raw).to_bytes()[2:]
+
+    def _with_mac(self, ctx: Ctx, msg: Message) -> bytes:
+        if msg.mti not in _MACED_RESPONSES or ctx.keys is None:
+            return encode(msg)
+        raw = encode(codec.with_mac_placeholder(msg))
+        mac = compute_mac(ctx.keys.mak, codec.mac_input(raw), self.config.mac_algorithm)
+        return raw[: -codec.MAC_SIZE] + mac
+
+    def _record(self, ctx: Ctx, reply: Reply, response: Message) -> None:
+        assert reply.record is not None
+        stored = encode(response.without(2, 64))
+        values = {
+            "tid": ctx.tid,
+            "batch": ctx.batch,
+            "stan": ctx.stan,
+            "mti": ctx.msg.mti,
+            "content_hash": content_hash(ctx.msg),
+            "mid": ctx.msg.get(42) or "",
+            "response_code": reply.code,
+            "settle_date": ctx.settle_date,
+            "created_ms": ctx.now_ms,
+            "updated_ms": ctx.now_ms,
+            "request": scrubbed_json(ctx.msg),
+            "response": stored,
+            **reply.record,
+        }
+        repo.insert_txn(ctx.tx, values)
+
+    def _format_error(
+        self, tx: Transaction, frame: Frame, exc: DecodeError, now_ms: int
+    ) -> bytes | None:
+        mti = frame.message[:2].hex()
+        log.warning("malformed message from a terminal: %s", exc)
+        repo.log_event(tx, now_ms, None, "format_error", "30", str(exc))
+        if mti not in MTI_NAMES or mti[2] in "13579":
+            return None
+        try:
+            msg = Message(_response_mti(mti), {39: "30"})
+        except CryptoError:  # pragma: no cover - no keys involved
+            return None
+        return Frame(frame.tpdu, frame.header, encode(msg)).to_bytes()[2:]
+
+
+def _response_mti(mti: str) -> str:
+    return mti[:2] + str(int(mti[2]) + 1) + mti[3]

@@ -1,0 +1,279 @@
+"""SQL for the host: reads and appends inside a caller's transaction (`tx`).
+
+Every function takes the open `Transaction`; the caller decides the boundaries (the
+server's group commit puts many requests in one transaction, each in a savepoint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from kassa.host.records import Card, CardKind, Merchant, Status, Terminal, TxnRow, TxnStatus
+from kassa.ledger import EntryKind, LedgerEntry, Posting
+from kassa.store import Transaction
+
+_MERCHANT_COLS = (
+    "mid, name, mcc, fee_rate_ppm, fee_fixed_fen, fee_min_fen, fee_max_fen, credit_allowed,"
+    " txn_limit_fen, daily_limit_fen, status"
+)
+_TERMINAL_COLS = (
+    "tid, mid, tmk_sealed, status, batch, key_mode, keys_sealed, keys_ms, signed_on,"
+    " last_seen_ms, software_version"
+)
+_CARD_COLS = (
+    "card_ref, pan_hash, pan_masked, expiry, pvv, kind, credit_limit_fen, status,"
+    " daily_limit_fen, daily_count_max, wrong_pin_count"
+)
+_TXN_COLS = (
+    "id, tid, batch, stan, mti, txn_type, content_hash, mid, card_ref, pan_masked, amount_fen,"
+    " rrn, auth_code, response_code, status, orig_id, entry_id, settle_date, created_ms, response"
+)
+
+
+def _merchant(row: Any) -> Merchant:
+    r = list(row)
+    r[7], r[10] = bool(r[7]), Status(r[10])
+    return Merchant(*r)
+
+
+def _terminal(row: Any) -> Terminal:
+    r = list(row)
+    r[2] = bytes(r[2])
+    r[3] = Status(r[3])
+    r[6] = bytes(r[6]) if r[6] is not None else None
+    r[8] = bool(r[8])
+    return Terminal(*r)
+
+
+def _card(row: Any) -> Card:
+    r = list(row)
+    r[5], r[7] = CardKind(r[5]), Status(r[7])
+    return Card(*r)
+
+
+def _txn(row: Any) -> TxnRow:
+    r = list(row)
+    r[14], r[19] = TxnStatus(r[14]), bytes(r[19])
+    return TxnRow(*r)
+
+
+def merchant(tx: Transaction, mid: str) -> Merchant | None:
+    row = tx.fetchone(f"SELECT {_MERCHANT_COLS} FROM merchants WHERE mid = ?", (mid,))
+    return _merchant(row) if row else None
+
+
+def terminal(tx: Transaction, tid: str) -> Terminal | None:
+    row = tx.fetchone(f"SELECT {_TERMINAL_COLS} FROM terminals WHERE tid = ?", (tid,))
+    return _terminal(row) if row else None
+
+
+def card_by_hash(tx: Transaction, pan_hash: str) -> Card | None:
+    row = tx.fetchone(f"SELECT {_CARD_COLS} FROM cards WHERE pan_hash = ?", (pan_hash,))
+    return _card(row) if row else None
+
+
+def card_by_ref(tx: Transaction, card_ref: str) -> Card | None:
+    row = tx.fetchone(f"SELECT {_CARD_COLS} FROM cards WHERE card_ref = ?", (card_ref,))
+    return _card(row) if row else None
+
+
+def set_wrong_pins(tx: Transaction, card_ref: str, count: int) -> None:
+    tx.execute("UPDATE cards SET wrong_pin_count = ? WHERE card_ref = ?", (count, card_ref))
+
+
+def set_keys(
+    tx: Transaction, tid: str, mode: str, sealed: bytes, now_ms: int, version: str | None
+) -> None:
+    tx.execute(
+        "UPDATE terminals SET key_mode = ?, keys_sealed = ?, keys_ms = ?, signed_on = 1,"
+        " last_seen_ms = ?, software_version = COALESCE(?, software_version) WHERE tid = ?",
+        (mode, sealed, now_ms, now_ms, version, tid),
+    )
+
+
+def set_signed_off(tx: Transaction, tid: str, now_ms: int) -> None:
+    tx.execute("UPDATE terminals SET signed_on = 0, last_seen_ms = ? WHERE tid = ?", (now_ms, tid))
+
+
+def touch_terminal(tx: Transaction, tid: str, now_ms: int) -> None:
+    tx.execute("UPDATE terminals SET last_seen_ms = ? WHERE tid = ?", (now_ms, tid))
+
+
+def set_terminal_batch(tx: Transaction, tid: str, batch: str) -> None:
+    tx.execute("UPDATE terminals SET batch = ? WHERE tid = ?", (batch, tid))
+
+
+def next_counter(tx: Transaction, name: str) -> int:
+    row = tx.fetchone(
+        "UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value", (name,)
+    )
+    assert row is not None, f"counter {name} missing"
+    return int(row[0])
+
+
+# Transactions -------------------------------------------------------------------------
+
+
+def txn_by_identity(tx: Transaction, tid: str, batch: str, stan: str, mti: str) -> TxnRow | None:
+    row = tx.fetchone(
+        f"SELECT {_TXN_COLS} FROM txns WHERE tid = ? AND batch = ? AND stan = ? AND mti = ?",
+        (tid, batch, stan, mti),
+    )
+    return _txn(row) if row else None
+
+
+def txns_by_stan(tx: Transaction, tid: str, batch: str, stan: str) -> list[TxnRow]:
+    rows = tx.fetchall(
+        f"SELECT {_TXN_COLS} FROM txns WHERE tid = ? AND batch = ? AND stan = ?"
+        " AND mti IN ('0100', '0200', '0220')",
+        (tid, batch, stan),
+    )
+    return [_txn(r) for r in rows]
+
+
+def txn_by_id(tx: Transaction, txn_id: int) -> TxnRow | None:
+    row = tx.fetchone(f"SELECT {_TXN_COLS} FROM txns WHERE id = ?", (txn_id,))
+    return _txn(row) if row else None
+
+
+def txns_by_rrn(tx: Transaction, rrn: str) -> list[TxnRow]:
+    rows = tx.fetchall(f"SELECT {_TXN_COLS} FROM txns WHERE rrn = ?", (rrn,))
+    return [_txn(r) for r in rows]
+
+
+def txns_by_auth(tx: Transaction, card_ref: str, auth_code: str) -> list[TxnRow]:
+    rows = tx.fetchall(
+        f"SELECT {_TXN_COLS} FROM txns WHERE card_ref = ? AND auth_code = ?", (card_ref, auth_code)
+    )
+    return [_txn(r) for r in rows]
+
+
+def insert_txn(tx: Transaction, values: dict[str, Any]) -> int:
+    cols = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    row = tx.fetchone(
+        f"INSERT INTO txns ({cols}) VALUES ({marks}) RETURNING id", tuple(values.values())
+    )
+    assert row is not None
+    return int(row[0])
+
+
+def set_txn_status(tx: Transaction, txn_id: int, status: TxnStatus, now_ms: int) -> None:
+    tx.execute(
+        "UPDATE txns SET status = ?, updated_ms = ? WHERE id = ?", (status.value, now_ms, txn_id)
+    )
+
+
+def refunded_fen(tx: Transaction, orig_id: int) -> int:
+    row = tx.fetchone(
+        "SELECT COALESCE(SUM(amount_fen), 0) FROM txns WHERE orig_id = ? AND txn_type = 'refund'"
+        " AND status = 'approved'",
+        (orig_id,),
+    )
+    return int(row[0]) if row else 0
+
+
+def card_day_usage(tx: Transaction, card_ref: str, settle_date: str) -> tuple[int, int]:
+    """(count, amount) of the card's approved debits on one settlement date."""
+    row = tx.fetchone(
+        "SELECT COUNT(*), COALESCE(SUM(amount_fen), 0) FROM txns WHERE card_ref = ?"
+        " AND settle_date = ? AND status IN ('approved', 'completed')"
+        " AND txn_type IN ('sale', 'preauth', 'completion', 'offline_sale', 'offline_upload')",
+        (card_ref, settle_date),
+    )
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def batch_txns(tx: Transaction, tid: str, batch: str) -> Iterator[TxnRow]:
+    rows = tx.fetchall(
+        f"SELECT {_TXN_COLS} FROM txns WHERE tid = ? AND batch = ? ORDER BY id", (tid, batch)
+    )
+    return (_txn(r) for r in rows)
+
+
+# Orphan reversals: an 0400 for a request the host never saw --------------------------
+
+
+def add_orphan_reversal(
+    tx: Transaction, tid: str, batch: str, stan: str, amount: int, now_ms: int
+) -> None:
+    tx.execute(
+        "INSERT INTO orphan_reversals (tid, batch, stan, amount_fen, created_ms)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (tid, batch, stan, amount, now_ms),
+    )
+
+
+def orphan_reversal(tx: Transaction, tid: str, batch: str, stan: str) -> bool:
+    row = tx.fetchone(
+        "SELECT 1 FROM orphan_reversals WHERE tid = ? AND batch = ? AND stan = ?",
+        (tid, batch, stan),
+    )
+    return row is not None
+
+
+# Ledger -------------------------------------------------------------------------------
+
+
+def append_entry(tx: Transaction, entry: LedgerEntry) -> None:
+    """Append one entry and move the account balances (the projection) with it."""
+    tx.execute(
+        "INSERT INTO ledger_entries (entry_id, txn_key, kind, at_ms, memo, reverses)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (entry.entry_id, entry.txn_key, entry.kind.value, entry.at_ms, entry.memo, entry.reverses),
+    )
+    tx.executemany(
+        "INSERT INTO ledger_postings (entry_id, seq, account, amount_fen) VALUES (?, ?, ?, ?)",
+        [(entry.entry_id, i, p.account, p.amount_fen) for i, p in enumerate(entry.postings)],
+    )
+    for p in entry.postings:
+        tx.execute(
+            "INSERT INTO accounts (account, balance_fen) VALUES (?, ?) ON CONFLICT (account)"
+            " DO UPDATE SET balance_fen = accounts.balance_fen + excluded.balance_fen",
+            (p.account, p.amount_fen),
+        )
+
+
+def balance(tx: Transaction, account: str) -> int:
+    row = tx.fetchone("SELECT balance_fen FROM accounts WHERE account = ?", (account,))
+    return int(row[0]) if row else 0
+
+
+def entry(tx: Transaction, entry_id: str) -> LedgerEntry | None:
+    entries = list(entries_where(tx, "e.entry_id = ?", (entry_id,)))
+    return entries[0] if entries else None
+
+
+def entries_where(tx: Transaction, where: str, params: Iterable[Any] = ()) -> Iterator[LedgerEntry]:
+    rows = tx.fetchall(
+        "SELECT e.entry_id, e.txn_key, e.kind, e.at_ms, e.memo, e.reverses, p.account,"
+        " p.amount_fen FROM ledger_entries e JOIN ledger_postings p ON p.entry_id = e.entry_id"
+        f" WHERE {where} ORDER BY e.seq, p.seq",
+        tuple(params),
+    )
+    current: list[Any] | None = None
+    postings: list[Posting] = []
+    for r in rows:
+        if current is None or r[0] != current[0]:
+            if current is not None:
+                yield _entry(current, postings)
+            current, postings = list(r[:6]), []
+        postings.append(Posting(r[6], int(r[7])))
+    if current is not None:
+        yield _entry(current, postings)
+
+
+def _entry(head: list[Any], postings: list[Posting]) -> LedgerEntry:
+    return LedgerEntry(
+        head[0], head[1], EntryKind(head[2]), tuple(postings), int(head[3]), head[4], head[5]
+    )
+
+
+def log_event(
+    tx: Transaction, now_ms: int, tid: str | None, kind: str, code: str | None, detail: str
+) -> None:
+    tx.execute(
+        "INSERT INTO events (at_ms, tid, kind, code, detail) VALUES (?, ?, ?, ?, ?)",
+        (now_ms, tid, kind, code, detail),
+    )

@@ -1,0 +1,53 @@
+"""Opening a host: database, schema, master key, core. Shared by the CLI and tests."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kassa.errors import ConfigError
+from kassa.home import kassa_home
+from kassa.host.core import HostConfig, HostCore
+from kassa.host.masterkey import load_master_key
+from kassa.host.schema import COMPONENT, MIGRATIONS
+from kassa.host.secrets import HostSecrets
+from kassa.store import Database, connect, migrate
+
+
+@dataclass
+class HostRuntime:
+    db: Database
+    core: HostCore
+    secrets: HostSecrets
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def default_db_url(home: Path) -> str:
+    return f"sqlite:///{home / 'host' / 'host.db'}"
+
+
+def open_host(db_url: str | None, home: Path | None = None) -> HostRuntime:
+    """Connect, bring the schema up to date, unlock the keys."""
+    base = kassa_home(home)
+    url = db_url or default_db_url(base)
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    db = connect(url)
+    try:
+        migrate(db, COMPONENT, MIGRATIONS)
+        secrets = HostSecrets.from_master(load_master_key(base / "host" / "master.key"))
+    except BaseException:
+        db.close()
+        raise
+    return HostRuntime(db, HostCore(secrets, HostConfig(), os.urandom), secrets)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (or `:PORT`) -> (host, port); ConfigError with an example otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"--listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:5000")
+    return host.strip("[]") or "0.0.0.0", int(port)

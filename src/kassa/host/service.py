@@ -1,0 +1,114 @@
+"""The host as a running server: frames from the network, group commits to the store.
+
+Requests are queued; one worker thread takes everything waiting (up to a bound), handles
+each in its own savepoint inside ONE database transaction, commits once, and only then
+releases the responses. Durability therefore costs one fsync per group, not per sale,
+and no terminal ever hears "approved" for something that is not on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from kassa.clock import SYSTEM, Clock
+from kassa.errors import StoreError
+from kassa.host.core import HostCore
+from kassa.net.server import FrameServer
+from kassa.store import Database
+
+log = logging.getLogger("kassa.host")
+
+group_size_max = 512
+_Item = tuple[bytes, "asyncio.Future[bytes | None]"]
+
+
+class GroupCommitter:
+    """Feeds frames to the core in grouped transactions on a dedicated thread."""
+
+    def __init__(self, db: Database, core: HostCore, clock: Clock = SYSTEM) -> None:
+        self.db = db
+        self.core = core
+        self.clock = clock
+        self.groups = 0
+        self.requests = 0
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kassa-commit")
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def submit(self, body: bytes) -> bytes | None:
+        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((body, future))
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < group_size_max and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            try:
+                answers = await loop.run_in_executor(self._pool, self._commit, group)
+            except StoreError as exc:
+                log.error("group of %d not committed: %s", len(group), exc)
+                answers = [None] * len(group)  # no answer: terminals reverse, nothing stands
+            for (_, future), answer in zip(group, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
+
+    def _commit(self, group: list[_Item]) -> list[bytes | None]:
+        answers: list[bytes | None] = []
+        now_ms = self.clock.now_ms()
+        with self.db.transaction() as tx:
+            for body, _ in group:
+                try:
+                    with tx.savepoint():
+                        answers.append(self.core.handle(tx, body, now_ms))
+                except StoreError:
+                    raise
+                except Exception:
+                    log.exception("request failed inside the host core; connection closed")
+                    answers.append(None)
+        self.groups += 1
+        self.requests += len(group)
+        return answers
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._pool.shutdown(wait=True)
+
+
+async def serve(
+    db: Database,
+    core: HostCore,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None = None,
+    ready: Callable[[int], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the host until `stop` is set (or forever); graceful on the way out."""
+    committer = GroupCommitter(db, core)
+    committer.start()
+    server = FrameServer(committer.submit, host=host, port=port, ssl_context=ssl_context)
+    await server.start()
+    log.info("host listening", extra={"fields": {"port": server.port, "pid": os.getpid()}})
+    if ready is not None:
+        ready(server.port)
+    try:
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await server.stop(grace_s=5.0)
+        await committer.stop()
+        log.info("host stopped", extra={"fields": {"requests": committer.requests}})
