@@ -71,10 +71,11 @@ def test_dropped_posting_and_unreadable_postings_are_malformed_not_crashes() -> 
     halves = (Posting(CARD, -40.0), Posting(SHOP, 40.0))  # type: ignore[arg-type]
     floats = forge(bought, entry_id="s2", postings=halves)
     listed = forge(bought, entry_id="s3", postings=[Posting(CARD, -1), Posting(SHOP, 1)])
-    entries = [funded, one_line, floats, listed]
+    untyped = forge(bought, entry_id="s4", kind="sale")
+    entries = [funded, one_line, floats, listed, untyped]
     problems = check_all(entries, {"S"}, lambda _ref: 0)
     malformed = [p for p in problems if p.code is ProblemCode.entry_malformed]
-    assert [p.entry_ids for p in malformed] == [("s",), ("s2",), ("s3",)]
+    assert [p.entry_ids for p in malformed] == [("s",), ("s2",), ("s3",), ("s4",)]
     assert ProblemCode.total_nonzero in codes(problems)  # the one readable posting counts
 
 

@@ -119,11 +119,22 @@ class HostCore:
         if ctx.msg.mti in _FINANCIAL and not self._mac_ok(ctx):
             ctx.resign_on = True
             return Reply("A0")
-        if ctx.batch != terminal.batch:
+        if ctx.batch != terminal.batch and not self._closed_batch(ctx):
             ctx.resign_on = True
             return Reply("77")
         repo.touch_terminal(ctx.tx, terminal.tid, ctx.now_ms)
         return None
+
+    @staticmethod
+    def _closed_batch(ctx: Ctx) -> bool:
+        """A settlement or batch upload resumed for a batch the host already closed."""
+        if ctx.msg.mti not in ("0500", "0320"):
+            return False
+        row = ctx.tx.fetchone(
+            "SELECT 1 FROM settlements WHERE tid = ? AND batch = ? AND status = 'closed'",
+            (ctx.tid, ctx.batch),
+        )
+        return row is not None
 
     def _mac_ok(self, ctx: Ctx) -> bool:
         mac = ctx.msg.get(64)

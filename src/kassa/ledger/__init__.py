@@ -41,15 +41,9 @@ from kassa.ledger._accounts import (
 )
 from kassa.ledger._balances import available, balances
 from kassa.ledger._builders import (
-    OVER_CAPTURE_MAX_PERCENT,
-    completion,
-    completion_max_fen,
-    completion_void_of,
     correction,
     fee,
     fund,
-    preauth_hold,
-    preauth_release,
     refund,
     reversal_of,
     sale,
@@ -66,6 +60,14 @@ from kassa.ledger._check import (
     check_links,
 )
 from kassa.ledger._entries import CURRENCY_CNY, REVERSIBLE, EntryKind, LedgerEntry, Posting
+from kassa.ledger._preauth import (
+    OVER_CAPTURE_MAX_PERCENT,
+    completion,
+    completion_max_fen,
+    completion_void_of,
+    preauth_hold,
+    preauth_release,
+)
 from kassa.ledger._problems import LedgerProblem, ProblemCode
 
 __all__ = [

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Set
 from typing import Protocol
 
-from kassa.ledger._builders import OVER_CAPTURE_MAX_PERCENT
 from kassa.ledger._check_links import CaptureCheck, LinkCheck
 from kassa.ledger._check_money import BalanceCheck, FloorCheck, HoldCheck
 from kassa.ledger._entries import EntryKind, LedgerEntry, Posting
+from kassa.ledger._preauth import OVER_CAPTURE_MAX_PERCENT
 from kassa.ledger._problems import LedgerProblem, ProblemCode, ProblemLog
 
 __all__ = [

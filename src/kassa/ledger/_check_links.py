@@ -3,29 +3,29 @@
 (b) keeps, per entry id seen, its kind and two hashes (of its postings and of its
 transaction identity) packed in one int instead of the entry itself, so a stream of
 millions of entries costs about a hundred bytes each and no object the garbage collector
-has to scan (a tuple or list per entry made the collector's passes grow with the ledger). Comparing hashes can in principle miss a mismatch by collision
-(about one chance in 2**64 per comparison); it cannot invent one.
+has to scan (a tuple or list per entry made the collector's passes grow with the ledger).
+Comparing hashes can in principle miss a mismatch by collision (about one chance in 2**64
+per comparison); it cannot invent one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Set
 
-from kassa.ledger._builders import completion_max_fen
 from kassa.ledger._entries import MIRROR_KINDS, REVERSIBLE, EntryKind, LedgerEntry
+from kassa.ledger._preauth import completion_max_fen
 from kassa.ledger._problems import ProblemCode, ProblemLog
 
 __all__ = ["CaptureCheck", "LinkCheck"]
 
 _CAPTURES = frozenset({EntryKind.sale, EntryKind.completion})
 _KINDS = list(EntryKind)
+_KIND_INDEX = {kind: index for index, kind in enumerate(_KINDS)}
 _MASK_64 = (1 << 64) - 1
 
 
 def _pack(kind: EntryKind, postings_print: int, key_print: int) -> int:
-    return (
-        (_KINDS.index(kind) << 128) | ((postings_print & _MASK_64) << 64) | (key_print & _MASK_64)
-    )
+    return (_KIND_INDEX[kind] << 128) | ((postings_print & _MASK_64) << 64) | (key_print & _MASK_64)
 
 
 def _unpack(packed: int) -> tuple[EntryKind, int, int]:
@@ -145,20 +145,30 @@ class CaptureCheck:
             self.reversed.add(entry.reverses)
 
     def finish(self) -> None:
+        approved, reversed_ids, log = self.approved, self.reversed, self.log
+        approved_standing = 0
         for txn_key, found in self.captures.items():
-            entry_ids = [found] if isinstance(found, str) else found
-            standing = tuple(e for e in entry_ids if e not in self.reversed)
-            if txn_key not in self.approved:
+            if isinstance(found, str):  # the common case, kept free of allocations
+                if found in reversed_ids:
+                    continue
+                standing: tuple[str, ...] = (found,)
+            else:
+                standing = tuple(e for e in found if e not in reversed_ids)
+            if txn_key not in approved:
                 if standing:
                     message = f"transaction {txn_key} captured but not approved"
-                    self.log.add(ProblemCode.capture_unapproved, standing, message)
-            elif len(standing) > 1:
+                    log.add(ProblemCode.capture_unapproved, standing, message)
+                continue
+            approved_standing += bool(standing)
+            if len(standing) > 1:
                 message = f"transaction {txn_key} captured {len(standing)} times"
-                self.log.add(ProblemCode.capture_duplicate, standing, message)
-        missing = [txn_key for txn_key in self.approved if not self._stands(txn_key)]
+                log.add(ProblemCode.capture_duplicate, standing, message)
+        if approved_standing == len(approved):
+            return  # every approved identity already has its capture
+        missing = [txn_key for txn_key in approved if not self._stands(txn_key)]
         for txn_key in sorted(missing):  # sets iterate in a per-process order
             message = f"approved transaction {txn_key} has no standing capture"
-            self.log.add(ProblemCode.capture_missing, (), message)
+            log.add(ProblemCode.capture_missing, (), message)
 
     def _stands(self, txn_key: str) -> bool:
         found = self.captures.get(txn_key)

@@ -1,0 +1,107 @@
+"""The POS terminal as one object: sign-on, transactions, recovery, settlement, status.
+
+Start-up always runs `recover()` first: whatever was in flight when the power went is
+found in the journal and resolved (reversed, resent or uploaded) before anything new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kassa.clock import SYSTEM, Clock
+from kassa.net import Link
+from kassa.terminal.context import Ctx, Sleep
+from kassa.terminal.journal import Journal
+from kassa.terminal.outcome import Outcome
+from kassa.terminal.pending import NoReceipts, Pending, Receipts
+from kassa.terminal.service import Transactions, TxnRequest
+from kassa.terminal.settle import Settlement, SettleOutcome
+from kassa.terminal.signon import SignOnResult, echo, sign_off, sign_on
+from kassa.terminal.states import State
+
+
+class Terminal:
+    def __init__(
+        self,
+        journal: Journal,
+        link: Link,
+        clock: Clock = SYSTEM,
+        sleep: Sleep = asyncio.sleep,
+        receipts: Receipts | None = None,
+    ) -> None:
+        self.ctx = Ctx(journal, link, clock, sleep)
+        self.ctx.reload()
+        self.pending = Pending(self.ctx, receipts or NoReceipts(), self._auto_sign_on)
+        self.transactions = Transactions(self.ctx, self.pending)
+        self.settlement = Settlement(self.ctx, self.pending)
+
+    @property
+    def journal(self) -> Journal:
+        return self.ctx.journal
+
+    async def _auto_sign_on(self) -> bool:
+        result = await sign_on(self.ctx)
+        self.journal.event(self.ctx.now_ms(), "auto_sign_on", result.code, "re-sign-on")
+        return result.ok
+
+    async def sign_on(self) -> SignOnResult:
+        result = await sign_on(self.ctx)
+        if result.ok:
+            await self.pending.resolve()  # 补登: finish what was left unsent
+        return result
+
+    async def sign_off(self) -> SignOnResult:
+        return await sign_off(self.ctx)
+
+    async def echo(self) -> SignOnResult:
+        return await echo(self.ctx)
+
+    async def transact(self, request: TxnRequest) -> Outcome:
+        return await self.transactions.run(request)
+
+    async def settle(self) -> SettleOutcome:
+        return await self.settlement.run()
+
+    async def recover(self) -> list[Outcome]:
+        """After a restart: every transaction left pending gets its safe state, then the
+        terminal resolves them (if it is signed on and the host answers)."""
+        found: list[Outcome] = []
+        now = self.ctx.now_ms()
+        for row in self.journal.in_states(State.PENDING):
+            if row.reversible:
+                state, code = State.IN_DOUBT, "power_loss_recovered"
+                self.journal.update_txn(row.id, now, state=state, reversal_reason="98",
+                                        request_sealed=None, note=code)  # fmt: skip
+            elif row.txn_type in ("refund", "completion_advice", "offline_sale"):
+                state, code = State.RESEND, "power_loss_recovered"
+                self.journal.update_txn(row.id, now, state=state, note=code)
+            else:
+                state, code = State.NO_ANSWER, "power_loss_recovered"
+                self.journal.update_txn(row.id, now, state=state, request_sealed=None, note=code)
+            self.journal.event(now, "recovered", code, f"{row.txn_type} {state.value}", row.id)
+            found.append(
+                Outcome(state, code, row.id, row.amount_fen, stan=row.stan, batch=row.batch)
+            )
+        if self.ctx.signed_on and self.journal.in_states(
+            State.IN_DOUBT, State.RESEND, State.OFFLINE
+        ):
+            await self.pending.resolve()
+        return found
+
+    def status(self) -> dict[str, Any]:
+        ctx = self.ctx
+        ctx.reload()
+        offline = self.journal.in_states(State.OFFLINE)
+        return {
+            "tid": ctx.config.tid, "mid": ctx.config.mid, "hosts": list(ctx.config.hosts),
+            "signed_on": ctx.signed_on, "keys": self.journal.get("keys") is not None,
+            "tmk": self.journal.get("tmk") is not None, "batch": ctx.batch,
+            "stan": self.journal.get("stan", "0"),
+            "operator": self.journal.get("operator"),
+            "pending_reversals": len(self.journal.in_states(State.IN_DOUBT)),
+            "pending_resends": len(self.journal.in_states(State.RESEND)),
+            "saf_count": len(offline), "saf_total_fen": sum(r.amount_fen or 0 for r in offline),
+            "clock_offset_ms": int(self.journal.get("clock_offset_ms", "0") or 0),
+            "queued_receipts": len(self.journal.queued_prints()),
+        }  # fmt: skip
