@@ -11,7 +11,7 @@ import sys
 import typer
 
 from kassa import __version__
-from kassa.cli import explain, host, iso
+from kassa.cli import explain, host, iso, pos
 from kassa.errors import KassaError
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(iso.app, name="iso")
 app.add_typer(host.app, name="host")
+app.add_typer(pos.app, name="pos")
 app.command("explain")(explain.explain)
 
 

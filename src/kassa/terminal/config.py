@@ -26,6 +26,7 @@ class TerminalConfig:
     hosts: tuple[str, ...] = ("127.0.0.1:5000",)
     tpdu: str = "6000030000"
     header: str = "603100310000"  # "" when the acquirer sends no message header
+    tls_ca: str = ""  # PEM file to check a tls:// host's certificate against
     key_mode: str = "004"
     connect_timeout_ms: int = limits.connect_timeout_ms
     response_timeout_ms: int = limits.response_timeout_ms

@@ -16,6 +16,7 @@ from kassa.terminal.config import TerminalConfig
 from kassa.terminal.journal import Journal
 
 Sleep = Callable[[float], Awaitable[None]]
+DEFAULT_SLEEP: Sleep = asyncio.sleep
 
 
 @dataclass

@@ -21,7 +21,7 @@ from kassa.terminal.verdict import judge
 
 log = logging.getLogger("kassa.terminal")
 _NOT_PROCESSED = frozenset({"A0", "C1", "77", "99", "97", "03", "30"})
-_BACKOFF_S = (0.0, 0.5, 2.0)
+_BACKOFF_MS = (0, 500, 2000)
 
 
 class Receipts(Protocol):
@@ -65,8 +65,8 @@ class Pending:
     async def reverse_all(self) -> bool:
         """Try every reversal in doubt, a few times each. True when none is left."""
         for row in self.ctx.journal.in_states(State.IN_DOUBT):
-            for delay in _BACKOFF_S:
-                await self.ctx.sleep(delay)
+            for delay_ms in _BACKOFF_MS:
+                await self.ctx.sleep(delay_ms / 1000)
                 done = await self._reverse(row.id, row.reversal_reason or "98")
                 if done is None:  # host not reachable: stop trying for now
                     return False

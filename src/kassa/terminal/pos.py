@@ -6,12 +6,11 @@ found in the journal and resolved (reversed, resent or uploaded) before anything
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from kassa.clock import SYSTEM, Clock
 from kassa.net import Link
-from kassa.terminal.context import Ctx, Sleep
+from kassa.terminal.context import DEFAULT_SLEEP, Ctx, Sleep
 from kassa.terminal.journal import Journal
 from kassa.terminal.outcome import Outcome
 from kassa.terminal.pending import NoReceipts, Pending, Receipts
@@ -27,7 +26,7 @@ class Terminal:
         journal: Journal,
         link: Link,
         clock: Clock = SYSTEM,
-        sleep: Sleep = asyncio.sleep,
+        sleep: Sleep = DEFAULT_SLEEP,
         receipts: Receipts | None = None,
     ) -> None:
         self.ctx = Ctx(journal, link, clock, sleep)
