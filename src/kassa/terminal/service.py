@@ -19,6 +19,7 @@ from kassa.iso8583.transactions import TxnType, spec_of
 from kassa.net import ConnectFailed, LinkError
 from kassa.terminal import requests as rq
 from kassa.terminal.context import Ctx
+from kassa.terminal.drill import power_cut
 from kassa.terminal.offline import Stored, offline_refusal
 from kassa.terminal.outcome import Outcome
 from kassa.terminal.pending import Pending
@@ -62,6 +63,7 @@ class Transactions:
         await self.pending.resolve()
         blocked = bool(ctx.journal.in_states(State.IN_DOUBT))
         txn_id, msg = self._journal(req)
+        power_cut("after_journal")
         if blocked:
             return self._not_sent(txn_id, req, "reversal_pending")
         try:
@@ -71,6 +73,7 @@ class Transactions:
         except LinkError as exc:
             log.warning("no answer for txn %s: %s", txn_id, exc)
             return await self._no_answer(txn_id, req, "response_timeout")
+        power_cut("after_send")
         verdict = judge(msg, body, ctx.keys(), ctx.header_mode)
         return await self._apply(txn_id, req, verdict)
 
@@ -169,6 +172,7 @@ class Transactions:
             return outcome
         try:
             outcome = self._record(txn_id, req, verdict)
+            power_cut("after_record")
         except StoreError:
             log.exception("could not store the outcome of txn %s; it will be reversed", txn_id)
             return await self._store_failed(txn_id, req)

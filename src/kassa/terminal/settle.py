@@ -18,6 +18,7 @@ from kassa.iso8583.fields import Field48Settlement
 from kassa.net import ConnectFailed, LinkError
 from kassa.terminal import requests as rq
 from kassa.terminal.context import Ctx
+from kassa.terminal.drill import power_cut
 from kassa.terminal.pending import Pending
 from kassa.terminal.totals import counted, settlement_totals, upload_records
 from kassa.terminal.verdict import judge
@@ -89,6 +90,7 @@ class Settlement:
             result = "1" if answer.balanced else "2"
             self._save(batch, step="totals_answered", totals=totals.to_field(), host_result=result)
             step = "totals_answered"
+            power_cut("settle_totals")
         balanced = result == "1"
         if step == "totals_answered":
             uploaded = await self._upload(batch, balanced, uploaded)
@@ -96,12 +98,14 @@ class Settlement:
                 return SettleOutcome(False, "host_unreachable", batch, balanced, totals, step=step)
             self._save(batch, step="uploaded", uploaded=uploaded)
             step = "uploaded"
+            power_cut("settle_upload")
         if step == "uploaded":
             end = await self._end(batch, balanced, uploaded)
             if not end:
                 return SettleOutcome(
                     False, "host_unreachable", batch, balanced, totals, uploaded, step
                 )
+            power_cut("settle_end")
             self._finish(batch)
         return SettleOutcome(True, "00", batch, balanced, totals, uploaded, "done")
 
