@@ -24,6 +24,7 @@ SHELLS = {
     "terminal/context.py",
     "terminal/printer.py",
     "terminal/drill.py",
+    "terminal/printing.py",
 }
 BANNED = {"asyncio", "socket", "sqlite3", "time", "random", "os", "secrets", "psycopg",
           "threading", "subprocess", "ssl"}  # fmt: skip

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kassa.cli import pos_io, pos_operator
+from kassa.clock import SYSTEM
 from kassa.errors import InputError
 from kassa.iso8583.keys import parse_key_hex
 from kassa.iso8583.pinblock import make_pin_block
@@ -282,3 +283,30 @@ def screen() -> None:
         run_pos_app(terminal, _STATE["lang"])
     finally:
         terminal.journal.close()
+
+
+@app.command("reprint")
+def reprint(
+    trace: Annotated[
+        str | None, typer.Option("--trace", help="trace number (default: the last)")
+    ] = None,
+) -> None:
+    """重打印 Reprint the last receipt, or any by trace number (marked REPRINT)."""
+    from kassa.terminal.printing import PrintingReceipts, preview
+
+    journal = open_journal(_STATE["home"])
+    try:
+        rows = journal.txns(
+            "state IN ('approved', 'offline', 'uploaded', 'voided', 'offline_declined')"
+        )
+        if trace is not None:
+            if not trace.isdigit():
+                raise InputError(f"--trace {trace!r}: a trace number is up to 6 digits")
+            rows = [r for r in rows if r.stan == f"{int(trace):06d}"]
+        if not rows:
+            raise InputError("no receipt to reprint" + (f" for trace {trace}" if trace else ""))
+        row = rows[-1]
+        typer.echo(preview(journal, row.id, _STATE["lang"]))
+        PrintingReceipts(journal).reprint(row.id, SYSTEM.now_ms())
+    finally:
+        journal.close()

@@ -122,6 +122,12 @@ class Journal:
         text = self.get("config")
         return TerminalConfig.from_json(text) if text else TerminalConfig()
 
+    @staticmethod
+    def config_in(tx: Transaction) -> TerminalConfig:
+        """The configuration, read inside an open transaction."""
+        row = tx.fetchone("SELECT value FROM settings WHERE key = 'config'")
+        return TerminalConfig.from_json(row[0]) if row else TerminalConfig()
+
     def save_config(self, config: TerminalConfig) -> None:
         self.put(config=config.check().to_json())
 

@@ -27,7 +27,7 @@ _BACKOFF_MS = (0, 500, 2000)
 class Receipts(Protocol):
     def queue(self, tx: Transaction, txn_id: int, now_ms: int) -> None: ...
 
-    def flush(self) -> None: ...
+    def flush(self) -> str | None: ...
 
 
 class NoReceipts:
@@ -36,7 +36,7 @@ class NoReceipts:
     def queue(self, tx: Transaction, txn_id: int, now_ms: int) -> None:
         return None
 
-    def flush(self) -> None:
+    def flush(self) -> str | None:
         return None
 
 

@@ -12,6 +12,7 @@ from kassa.terminal.config import TerminalConfig
 from kassa.terminal.journal import Journal
 from kassa.terminal.pending import Receipts
 from kassa.terminal.pos import Terminal
+from kassa.terminal.printing import PrintingReceipts
 
 DEVICE_KEY_ENV = "KASSA_DEVICE_KEY"
 
@@ -43,4 +44,5 @@ def make_link(config: TerminalConfig) -> HostLink:
 
 def open_terminal(home: Path | None, receipts: Receipts | None = None) -> Terminal:
     journal = open_journal(home)
+    receipts = receipts if receipts is not None else PrintingReceipts(journal)
     return Terminal(journal, make_link(journal.config()), receipts=receipts)
