@@ -34,11 +34,13 @@ def version() -> None:
 
 
 @app.command("demo")
-def demo() -> None:
-    """Show what Kassa does: messages built, decoded and explained."""
-    from kassa.cli.demo import run_demo
+def demo(
+    protocol: bool = typer.Option(False, "--protocol", help="show the messages of one sale instead"),
+) -> None:
+    """A business day on embedded SQLite: host, three terminals, faults, settlement."""
+    from kassa.cli.demo import run_demo, run_protocol_demo
 
-    run_demo()
+    run_protocol_demo() if protocol else run_demo()
 
 
 def main() -> None:

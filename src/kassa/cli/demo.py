@@ -67,6 +67,18 @@ def _show(console: Console, title: str, wire: bytes) -> None:
 
 
 def run_demo() -> None:
+    """The demo business day (`make demo`)."""
+    import asyncio
+
+    from kassa.ops.demo_script import run_day
+
+    console = Console()
+    console.print(Panel("Kassa — 一个营业日 a business day: host + three terminals", style="bold"))
+    asyncio.run(run_day(console))
+
+
+def run_protocol_demo() -> None:
+    """Messages built, decoded and explained (the engineer's view)."""
     console = Console()
     console.print(Panel("Kassa — UnionPay ISO 8583 POS: terminal ⇄ acquirer host", style="bold"))
     rng = random.Random(2026)

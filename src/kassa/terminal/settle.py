@@ -141,10 +141,15 @@ class Settlement:
         self.ctx.journal.event(now, "settlement", "00", f"batch {batch} closed, next {next_batch}")
 
     async def _send(self, msg: Message) -> Message | None:
+        """Every settlement message is safe to repeat (the host answers a repeat from its
+        records), so a line lost after sending is tried once more at once."""
         ctx = self.ctx
-        try:
-            body = await ctx.link.exchange(ctx.frame(msg, None))  # no MAC on 0500/0320
-        except (ConnectFailed, LinkError):
-            return None
-        verdict = judge(msg, body, None, ctx.header_mode)
-        return verdict.reply
+        for _ in range(2):
+            try:
+                body = await ctx.link.exchange(ctx.frame(msg, None))  # no MAC on 0500/0320
+            except ConnectFailed:
+                return None
+            except LinkError:
+                continue
+            return judge(msg, body, None, ctx.header_mode).reply
+        return None
