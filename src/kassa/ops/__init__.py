@@ -1,0 +1,1 @@
+"""Operations: backup and restore (`kassa.ops.backup`); later doctor, drills, retention."""
