@@ -190,3 +190,25 @@ def test_ledger_checks_pass_after_a_mixed_day(term: Term) -> None:
         # Tamper with the projection: the check must notice.
         tx.execute("UPDATE accounts SET balance_fen = balance_fen + 1 WHERE account LIKE 'card:%'")
         assert any("projection" in p for p in check_host(tx).problems)
+
+
+def test_risk_rules_decline_card_velocity_and_store_the_alert(
+    host: tuple[Database, HostCore],
+) -> None:
+    from kassa.risk import RiskEngine, load_rules
+
+    db, core = host
+    core.financial.risk = RiskEngine(load_rules(
+        '[rules.card_velocity]\ntype = "velocity"\nkey = "card"\nwindow_s = 600\n'
+        'max_count = 2\naction = "decline"\ncode = "59"\n'
+    ))  # fmt: skip
+    t = Term(db, core)
+    t.sign_on()
+    codes = [t.send(t.request(T.SALE, 100))[39] for _ in range(3)]
+    assert codes == ["00", "00", "59"]
+    with db.transaction() as tx:
+        alerts = tx.fetchall("SELECT action, response_code, detail FROM risk_alerts")
+        risk = tx.fetchone("SELECT risk FROM txns WHERE response_code = '59'")
+    assert [(a[0], a[1]) for a in alerts] == [("decline", "59")]
+    assert "card_velocity" in alerts[0][2] and risk is not None and "card_velocity" in risk[0]
+    assert card_balance(t) == 100_000 - 200

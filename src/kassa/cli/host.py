@@ -43,12 +43,15 @@ def serve(
         bool, typer.Option("--tls-selfsigned", help="TLS with a self-signed cert in the home")
     ] = False,
     log_file: Annotated[Path | None, typer.Option("--log-file", help="JSON-lines log file")] = None,
+    risk_rules: Annotated[
+        Path | None, typer.Option("--risk-rules", help="risk rules TOML (default: shipped rules)")
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Serve UnionPay-dialect terminals over TCP (or TLS) until interrupted."""
     host, port = parse_listen(listen)
     logs.configure(log_file)
-    runtime = open_host(db, home)
+    runtime = open_host(db, home, risk_rules)
     context = None
     if tls_selfsigned:
         cert, key = make_self_signed((home or Path(os.environ.get("KASSA_HOME", "."))) / "host")

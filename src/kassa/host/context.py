@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from kassa.card import mask_pan
 from kassa.host.records import Merchant, Terminal
@@ -34,6 +35,7 @@ class Ctx:
     merchant: Merchant | None = None
     keys: WorkingKeys | None = None
     resign_on: bool = False  # set the header's processing nibble to 3
+    risk_event: Any = None  # the kassa.risk.RiskEvent of a card transaction, once known
     extra: dict[int, str] = field(default_factory=dict)
 
     @property

@@ -28,6 +28,7 @@ from kassa.iso8583 import MTI_NAMES, Message, codec, decode, encode
 from kassa.iso8583.framing import Frame, HeaderMode, split_body
 from kassa.iso8583.mac import MacAlgorithm, compute_mac, verify_mac
 from kassa.iso8583.transactions import identify
+from kassa.risk import RiskEngine
 from kassa.store import Transaction
 
 log = logging.getLogger("kassa.host")
@@ -51,13 +52,18 @@ class HostCore:
     """Handles one frame at a time; share one per process."""
 
     def __init__(
-        self, secrets: HostSecrets, config: HostConfig, rand: Callable[[int], bytes]
+        self,
+        secrets: HostSecrets,
+        config: HostConfig,
+        rand: Callable[[int], bytes],
+        risk: RiskEngine | None = None,
     ) -> None:
         self.secrets = secrets
         self.config = config
         self.rand = rand
         self.netmgmt = NetMgmt(secrets, config.acquirer_id, rand)
         self.financial = Financial(secrets, config, rand)
+        self.financial.risk = risk
 
     def handle(self, tx: Transaction, body: bytes, now_ms: int) -> bytes | None:
         """Answer one frame body; None means: send nothing and close the connection."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kassa import ledger
 from kassa.errors import CryptoError
-from kassa.host import issuer, repo
+from kassa.host import issuer, repo, riskgate
 from kassa.host.context import Ctx
 from kassa.host.netmgmt import allocate_rrn
 from kassa.host.originals import Originals
@@ -22,6 +22,7 @@ from kassa.host.secrets import HostSecrets
 from kassa.iso8583.fields import BalanceAmount, Field53, Field54
 from kassa.iso8583.track import decrypt_track
 from kassa.iso8583.transactions import TxnType
+from kassa.risk import Action, RiskEngine
 
 if TYPE_CHECKING:
     from kassa.host.core import HostConfig
@@ -38,6 +39,7 @@ class Financial:
         self.secrets = secrets
         self.config = config
         self.rand = rand
+        self.risk: RiskEngine | None = None
         self.originals = Originals(self)
 
     def handle(self, ctx: Ctx, txn: TxnType) -> Reply:
@@ -46,6 +48,8 @@ class Financial:
         base: dict[str, Any] = {"txn_type": txn.value, "amount_fen": ctx.amount_fen}
         if card is not None:
             base.update(card_ref=card.card_ref, pan_masked=card.pan_masked)
+        mcc = ctx.merchant.mcc if ctx.merchant else ""
+        ctx.risk_event = riskgate.event_for(ctx, txn.value, card.card_ref if card else None, mcc)
         code = issuer.check_card(card, expiry, ctx.local.date())
         if code is None and card is not None:
             code = self._pin(ctx, card, pan, txn)
@@ -100,12 +104,14 @@ class Financial:
     # -- outcomes -------------------------------------------------------------------
 
     def decline(self, ctx: Ctx, code: str, base: dict[str, Any]) -> Reply:
+        riskgate.observe(self.risk, ctx, code)
         record = {**base, "status": TxnStatus.DECLINED.value, "rrn": allocate_rrn(ctx)}
         return Reply(code, {37: record["rrn"], 32: self.config.acquirer_id}, record=record)
 
     def approve(
         self, ctx: Ctx, base: dict[str, Any], entry: ledger.LedgerEntry | None, **extra: Any
     ) -> Reply:
+        riskgate.observe(self.risk, ctx, "00")
         if entry is not None:
             repo.append_entry(ctx.tx, entry)
         rrn, auth = allocate_rrn(ctx), f"{int.from_bytes(self.rand(4), 'big') % 10**6:06d}"
@@ -153,6 +159,11 @@ class Financial:
             code = "25"  # reversed before it arrived: never approve it
         if code is not None:
             return self.decline(ctx, code, base)
+        decision = riskgate.evaluate(self.risk, ctx)
+        if decision is not None:
+            base["risk"] = riskgate.risk_column(decision)
+            if decision.action is Action.DECLINE:
+                return self.decline(ctx, decision.response_code or "59", base)
         key, eid, at = self.txn_key(ctx), self.entry_id(ctx), ctx.now_ms
         if txn is _T.PREAUTH:
             entry = ledger.preauth_hold(key, card.card_ref, amount, at_ms=at, entry_id=eid)

@@ -9,16 +9,18 @@ what is left of the sale, a completion at most the hold plus 15%.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from kassa import ledger
 from kassa.errors import DecodeError
-from kassa.host import repo
+from kassa.host import repo, riskgate
 from kassa.host.context import Ctx
 from kassa.host.records import Card, TxnRow, TxnStatus
 from kassa.host.reply import Reply
 from kassa.iso8583.fields import Field61
 from kassa.iso8583.transactions import TxnType
+from kassa.risk import Action
 
 if TYPE_CHECKING:
     from kassa.host.financial import Financial
@@ -42,6 +44,10 @@ class Originals:
     def handle(self, ctx: Ctx, txn: TxnType, card: Card, base: dict[str, Any]) -> Reply:
         original = self._find(ctx, txn, card)
         if original is None:
+            if txn is _T.REFUND and ctx.risk_event is not None:
+                ctx.risk_event = replace(ctx.risk_event, has_matching_sale=False)
+                decision = riskgate.evaluate(self.fin.risk, ctx)
+                base["risk"] = riskgate.risk_column(decision)
             return self.fin.decline(ctx, "25", base)
         base["orig_id"] = original.id
         if original.status is not TxnStatus.APPROVED:
@@ -76,6 +82,13 @@ class Originals:
         left = original.amount_fen - repo.refunded_fen(ctx.tx, original.id)
         if ctx.amount_fen > left:
             return self.fin.decline(ctx, "64", base)
+        if ctx.risk_event is not None:
+            ctx.risk_event = replace(ctx.risk_event, has_matching_sale=True)
+        decision = riskgate.evaluate(self.fin.risk, ctx)
+        if decision is not None:
+            base["risk"] = riskgate.risk_column(decision)
+            if decision.action is Action.DECLINE:
+                return self.fin.decline(ctx, decision.response_code or "59", base)
         entry = ledger.refund(
             self.fin.txn_key(ctx), card.card_ref, original.mid, ctx.amount_fen,
             at_ms=ctx.now_ms, entry_id=self.fin.entry_id(ctx),

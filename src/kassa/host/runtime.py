@@ -12,6 +12,7 @@ from kassa.host.core import HostConfig, HostCore
 from kassa.host.masterkey import load_master_key
 from kassa.host.schema import COMPONENT, MIGRATIONS
 from kassa.host.secrets import HostSecrets
+from kassa.risk import RiskEngine, load_default_rules, load_rules
 from kassa.store import Database, connect, migrate
 
 
@@ -29,8 +30,21 @@ def default_db_url(home: Path) -> str:
     return f"sqlite:///{home / 'host' / 'host.db'}"
 
 
-def open_host(db_url: str | None, home: Path | None = None) -> HostRuntime:
-    """Connect, bring the schema up to date, unlock the keys."""
+def risk_engine(rules_file: Path | None) -> RiskEngine:
+    """The risk rules: a TOML file when given, else the shipped defaults."""
+    if rules_file is None:
+        return RiskEngine(load_default_rules())
+    try:
+        text = rules_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--risk-rules {rules_file}: {exc.strerror}") from None
+    return RiskEngine(load_rules(text))
+
+
+def open_host(
+    db_url: str | None, home: Path | None = None, risk_rules: Path | None = None
+) -> HostRuntime:
+    """Connect, bring the schema up to date, unlock the keys, load the risk rules."""
     base = kassa_home(home)
     url = db_url or default_db_url(base)
     if url.startswith("sqlite:///"):
@@ -42,7 +56,8 @@ def open_host(db_url: str | None, home: Path | None = None) -> HostRuntime:
     except BaseException:
         db.close()
         raise
-    return HostRuntime(db, HostCore(secrets, HostConfig(), os.urandom), secrets)
+    core = HostCore(secrets, HostConfig(), os.urandom, risk_engine(risk_rules))
+    return HostRuntime(db, core, secrets)
 
 
 def parse_listen(text: str) -> tuple[str, int]:

@@ -155,4 +155,28 @@ CREATE TABLE events (
 );
 """
 
-MIGRATIONS: tuple[tuple[int, str, str], ...] = ((1, "initial host schema", _V1),)
+_V2 = """
+CREATE TABLE risk_alerts (
+    id {pk},
+    at_ms {bigint} NOT NULL,
+    tid TEXT NOT NULL,
+    mid TEXT NOT NULL,
+    card_ref TEXT,
+    txn_type TEXT NOT NULL,
+    amount_fen {bigint} NOT NULL,
+    action TEXT NOT NULL,
+    response_code TEXT,
+    detail TEXT NOT NULL,
+    stan TEXT,
+    batch TEXT,
+    review TEXT NOT NULL DEFAULT 'open',
+    reviewed_by TEXT,
+    reviewed_ms {bigint}
+);
+CREATE INDEX risk_alerts_open ON risk_alerts(review, at_ms);
+"""
+
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "initial host schema", _V1),
+    (2, "risk alerts", _V2),
+)
