@@ -11,7 +11,7 @@ import sys
 import typer
 
 from kassa import __version__
-from kassa.cli import explain, host, iso, pos
+from kassa.cli import audit, explain, host, iso, pos, settle
 from kassa.errors import KassaError
 
 app = typer.Typer(
@@ -24,6 +24,8 @@ app = typer.Typer(
 app.add_typer(iso.app, name="iso")
 app.add_typer(host.app, name="host")
 app.add_typer(pos.app, name="pos")
+app.add_typer(settle.app, name="settle")
+app.add_typer(audit.app, name="audit")
 app.command("explain")(explain.explain)
 
 
@@ -35,7 +37,9 @@ def version() -> None:
 
 @app.command("demo")
 def demo(
-    protocol: bool = typer.Option(False, "--protocol", help="show the messages of one sale instead"),
+    protocol: bool = typer.Option(
+        False, "--protocol", help="show the messages of one sale instead"
+    ),
 ) -> None:
     """A business day on embedded SQLite: host, three terminals, faults, settlement."""
     from kassa.cli.demo import run_demo, run_protocol_demo

@@ -45,10 +45,11 @@ def _floors(tx: Transaction) -> dict[str, int]:
 def check_host(tx: Transaction) -> CheckReport:
     floors = _floors(tx)
     counted = 0
+    malformed: list[str] = []
 
     def counting() -> Iterator[ledger.LedgerEntry]:
         nonlocal counted
-        for entry in repo.entries_where(tx, "1 = 1"):
+        for entry in repo.entries_where(tx, "1 = 1", problems=malformed):
             counted += 1
             yield entry
 
@@ -60,6 +61,7 @@ def check_host(tx: Transaction) -> CheckReport:
             lambda ref: floors.get(ref, 0),
         )
     ]
+    problems = malformed + problems
     rows = tx.fetchall(
         "SELECT a.account, a.balance_fen, COALESCE(SUM(p.amount_fen), 0) FROM accounts a"
         " LEFT JOIN ledger_postings p ON p.account = a.account"

@@ -245,7 +245,11 @@ def entry(tx: Transaction, entry_id: str) -> LedgerEntry | None:
     return entries[0] if entries else None
 
 
-def entries_where(tx: Transaction, where: str, params: Iterable[Any] = ()) -> Iterator[LedgerEntry]:
+def entries_where(
+    tx: Transaction, where: str, params: Iterable[Any] = (), problems: list[str] | None = None
+) -> Iterator[LedgerEntry]:
+    """Entries in the order they were appended. An entry that no longer balances (the
+    store was tampered with) is reported in `problems` when given, else raised."""
     rows = tx.fetchall(
         "SELECT e.entry_id, e.txn_key, e.kind, e.at_ms, e.memo, e.reverses, p.account,"
         " p.amount_fen FROM ledger_entries e JOIN ledger_postings p ON p.entry_id = e.entry_id"
@@ -254,14 +258,19 @@ def entries_where(tx: Transaction, where: str, params: Iterable[Any] = ()) -> It
     )
     current: list[Any] | None = None
     postings: list[Posting] = []
-    for r in rows:
-        if current is None or r[0] != current[0]:
-            if current is not None:
+    for r in [*rows, None]:
+        if current is not None and (r is None or r[0] != current[0]):
+            try:
                 yield _entry(current, postings)
+            except ValueError as exc:
+                if problems is None:
+                    raise
+                problems.append(f"entry_malformed: {exc}")
+        if r is None:
+            break
+        if current is None or r[0] != current[0]:
             current, postings = list(r[:6]), []
         postings.append(Posting(r[6], int(r[7])))
-    if current is not None:
-        yield _entry(current, postings)
 
 
 def _entry(head: list[Any], postings: list[Posting]) -> LedgerEntry:
