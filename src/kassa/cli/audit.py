@@ -51,7 +51,11 @@ DbOpt = Annotated[
 ]
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="Kassa home (default $KASSA_HOME)")]
 KeyOpt = Annotated[
-    str, typer.Option("--key", help="auto (host key if present), host, or none (unkeyed chain)")
+    str,
+    typer.Option(
+        "--key",
+        help="auto (host key if present), host, terminal (the device key of --home), or none",
+    ),
 ]
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _HOURS = re.compile(r"([0-9]{2}):([0-9]{2})-([0-9]{2}):([0-9]{2})")
@@ -129,13 +133,20 @@ def report(
 
 
 def _open_log(db_url: str | None, key_mode: str, home: Path | None) -> AuditLog:
-    if key_mode not in ("auto", "host", "none"):
-        raise InputError(f"--key {key_mode!r} must be auto, host or none")
+    if key_mode not in ("auto", "host", "terminal", "none"):
+        raise InputError(f"--key {key_mode!r} must be auto, host, terminal or none")
     base = kassa_home(home)
+    if db_url is None and key_mode == "terminal":
+        db_url = f"sqlite:///{base / 'terminal' / 'journal.db'}"
     url = parse_db_url(db_url or default_db_url(base))
     if url.kind == "sqlite" and url.path is not None and not url.path.exists():
         raise InputError(f"no database at {url.path}: give --db or --home")
-    chain_key = None if key_mode == "none" else _host_key(base, required=key_mode == "host")
+    if key_mode == "terminal":
+        from kassa.terminal.runtime import device_key
+
+        chain_key: ChainKey | None = ChainKey.from_master(device_key(base))
+    else:
+        chain_key = None if key_mode == "none" else _host_key(base, required=key_mode == "host")
     database: Database = connect(url)
     try:
         if schema_version(database, "audit") == 0:

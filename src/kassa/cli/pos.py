@@ -22,7 +22,7 @@ from kassa.iso8583.transactions import TxnType
 from kassa.money import Amount
 from kassa.terminal.pos import Terminal
 from kassa.terminal.requests import Original
-from kassa.terminal.runtime import open_journal, open_terminal
+from kassa.terminal.runtime import audit_log, open_journal, open_terminal
 from kassa.terminal.service import TxnRequest
 
 app = typer.Typer(help="The POS terminal: sign on, take payments, settle.", no_args_is_help=True)
@@ -262,15 +262,23 @@ def config(
             except ValueError as exc:
                 raise InputError(f"--tmk: {exc}") from None
             typer.echo("TMK stored (sealed); sign on to get working keys")
+            _audit(j, "key.tmk_injected", "tmk", {})
         if key is not None:
             if value is None:
                 raise InputError(f"give a value for {key!r}, e.g. kassa pos config tid 12345678")
             j.save_config(j.config().updated(key, value))
+            _audit(j, "config.change", key, {"value": value if "key" not in key else "***"})
         current = j.config()
     finally:
         j.close()
     typer.echo(current.to_json() if _STATE["json"] else
                "\n".join(f"{k} = {v}" for k, v in json.loads(current.to_json()).items()))  # fmt: skip
+
+
+def _audit(journal: Any, action: str, target: str, detail: dict[str, Any]) -> None:
+    operator = journal.get("operator") or "-"
+    audit_log(journal, _STATE["home"]).record(operator, "cashier", action, target, detail,
+                                              SYSTEM.now_ms())  # fmt: skip
 
 
 @app.command("screen")

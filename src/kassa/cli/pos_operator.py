@@ -19,7 +19,7 @@ from kassa.cli.pos_io import _line
 from kassa.clock import SYSTEM
 from kassa.errors import InputError
 from kassa.terminal.journal import Journal
-from kassa.terminal.runtime import open_journal
+from kassa.terminal.runtime import audit_log, open_journal
 
 app = typer.Typer(help="Terminal operators: add, list, change password.", no_args_is_help=True)
 _TERMINAL_ROLES = (Role.CASHIER, Role.SUPERVISOR)
@@ -51,6 +51,10 @@ def login(home: Path | None, need: Role | None = None) -> str:
         if result.reason_code == "otp_required":  # right password; the code comes second
             code = _line("动态码 One-time code", secret=True).strip()
             result = store.login(operator, password, code, SYSTEM.now_ms())
+        audit = audit_log(journal, home)
+        action = "login.ok" if result.ok and result.session_allowed else "login.failed"
+        audit.record(operator or "-", "cashier", action, operator or "-",
+                     {"reason": result.reason_code}, SYSTEM.now_ms())  # fmt: skip
         if not result.ok or not result.session_allowed:
             raise InputError(f"{result.message_zh} / {result.message_en}")
         if need is Role.SUPERVISOR and result.role is not Role.SUPERVISOR:
@@ -87,6 +91,12 @@ def add(
     try:
         _, secret = _store(journal).add(operator_id, Role(role), password, SYSTEM.now_ms(),
                                         temporary=not first)  # fmt: skip
+    finally:
+        journal.close()
+    journal = open_journal(home)
+    try:
+        audit_log(journal, home).record(journal.get("operator") or operator_id, "supervisor",
+                                        "operator.add", operator_id, {"role": role}, SYSTEM.now_ms())  # fmt: skip
     finally:
         journal.close()
     typer.echo(f"operator {operator_id} ({role}) added")

@@ -131,6 +131,18 @@ async def settlement(day: Day) -> None:
         day.say(f"  {till.name} batch {result.batch}: {result.code} {verdict}; {figures}")
 
 
+_PER_TERMINAL = (
+    "SELECT (SELECT COUNT(*) FROM txns WHERE tid = ? AND status = 'approved'"
+    "  AND txn_type IN ('sale', 'offline_sale')),"
+    " (SELECT COALESCE(SUM(amount_fen), 0) FROM txns WHERE tid = ? AND status = 'approved'"
+    "  AND txn_type IN ('sale', 'offline_sale')),"
+    " (SELECT COUNT(*) FROM txns WHERE tid = ? AND status = 'approved' AND txn_type = 'refund'),"
+    " (SELECT COUNT(*) FROM txns WHERE tid = ? AND status = 'reversed'),"
+    " (SELECT COUNT(*) FROM txns WHERE tid = ? AND txn_type = 'offline_sale'),"
+    " (SELECT batch FROM terminals WHERE tid = ?)"
+)
+
+
 def report(day: Day) -> None:
     assert day.host is not None
     day.say(Panel("日报 The day's report", style="bold"))
@@ -140,23 +152,11 @@ def report(day: Day) -> None:
     with day.host.db.transaction(write=False) as tx:
         for till in day.tills:
             tid = till.terminal.ctx.config.tid
-            sales = tx.fetchone(
-                "SELECT COUNT(*), COALESCE(SUM(amount_fen),0) FROM txns WHERE tid = ? AND status = 'approved' AND txn_type IN ('sale','offline_sale')",
-                (tid,),
-            )
-            refunds = tx.fetchone(
-                "SELECT COUNT(*) FROM txns WHERE tid = ? AND status = 'approved' AND txn_type = 'refund'",
-                (tid,),
-            )
-            rev = tx.fetchone(
-                "SELECT COUNT(*) FROM txns WHERE tid = ? AND status = 'reversed'", (tid,)
-            )
-            off = tx.fetchone(
-                "SELECT COUNT(*) FROM txns WHERE tid = ? AND txn_type = 'offline_sale'", (tid,)
-            )
-            batch = tx.fetchone("SELECT batch FROM terminals WHERE tid = ?", (tid,))
-            table.add_row(tid, f"{sales[0]} / RMB {Amount(int(sales[1])).yuan()}", str(refunds[0]),
-                          str(rev[0]), str(off[0]), batch[0])  # fmt: skip
+            row = tx.fetchone(_PER_TERMINAL, (tid,) * 6)
+            assert row is not None
+            count, total, refunds, reversed_, offline, batch = row
+            table.add_row(tid, f"{count} / RMB {Amount(int(total)).yuan()}", str(refunds),
+                          str(reversed_), str(offline), str(batch))  # fmt: skip
         diffs = tx.fetchall(
             "SELECT tid, batch, stan, match FROM batch_details WHERE match <> 'match'"
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kassa.audit import AuditLog
 from kassa.clock import SYSTEM, Clock
 from kassa.net import Link
 from kassa.terminal.context import DEFAULT_SLEEP, Ctx, Sleep
@@ -28,8 +29,10 @@ class Terminal:
         clock: Clock = SYSTEM,
         sleep: Sleep = DEFAULT_SLEEP,
         receipts: Receipts | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.ctx = Ctx(journal, link, clock, sleep)
+        self.audit = audit
         self.ctx.reload()
         self.pending = Pending(self.ctx, receipts or NoReceipts(), self._auto_sign_on)
         self.transactions = Transactions(self.ctx, self.pending)
@@ -44,23 +47,42 @@ class Terminal:
         self.journal.event(self.ctx.now_ms(), "auto_sign_on", result.code, "re-sign-on")
         return result.ok
 
+    def record(self, action: str, target: str, detail: dict[str, Any]) -> None:
+        """Put an operator action in the tamper-evident audit log (when one is kept)."""
+        if self.audit is not None:
+            operator = self.journal.get("operator") or "-"
+            self.audit.record(operator, "cashier", action, target, detail, self.ctx.now_ms())
+
     async def sign_on(self) -> SignOnResult:
         result = await sign_on(self.ctx)
+        self.record(
+            "terminal.sign_on", self.ctx.config.tid, {"code": result.code, "batch": result.batch}
+        )
         if result.ok:
             await self.pending.resolve()  # 补登: finish what was left unsent
         return result
 
     async def sign_off(self) -> SignOnResult:
-        return await sign_off(self.ctx)
+        result = await sign_off(self.ctx)
+        self.record("terminal.sign_off", self.ctx.config.tid, {"code": result.code})
+        return result
 
     async def echo(self) -> SignOnResult:
         return await echo(self.ctx)
 
     async def transact(self, request: TxnRequest) -> Outcome:
-        return await self.transactions.run(request)
+        outcome = await self.transactions.run(request)
+        self.record(f"txn.{request.txn.value}", f"{outcome.batch}:{outcome.stan}",
+                    {"amount_fen": request.amount_fen, "code": outcome.code,
+                     "state": outcome.state.value if outcome.state else None})  # fmt: skip
+        return outcome
 
     async def settle(self) -> SettleOutcome:
-        return await self.settlement.run()
+        result = await self.settlement.run()
+        self.record("settlement.run", result.batch,
+                    {"ok": result.ok, "code": result.code, "balanced": result.balanced,
+                     "uploaded": result.uploaded, "step": result.step})  # fmt: skip
+        return result
 
     async def recover(self) -> list[Outcome]:
         """After a restart: every transaction left pending gets its safe state, then the

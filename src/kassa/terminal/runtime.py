@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kassa.audit import AuditLog, ChainKey
 from kassa.home import kassa_home
 from kassa.keyfile import load_or_create_key
 from kassa.net import HostAddress, HostLink
@@ -23,10 +24,17 @@ def terminal_dir(home: Path | None) -> Path:
     return path
 
 
+def device_key(home: Path | None) -> bytes:
+    return load_or_create_key(terminal_dir(home) / "device.key", DEVICE_KEY_ENV)
+
+
 def open_journal(home: Path | None) -> Journal:
-    base = terminal_dir(home)
-    key = load_or_create_key(base / "device.key", DEVICE_KEY_ENV)
-    return Journal.open(str(base / "journal.db"), key)
+    return Journal.open(str(terminal_dir(home) / "journal.db"), device_key(home))
+
+
+def audit_log(journal: Journal, home: Path | None) -> AuditLog:
+    """The terminal's audit log, in its journal, chained under a key from the device key."""
+    return AuditLog(journal.db, "terminal", ChainKey.from_master(device_key(home)))
 
 
 def make_link(config: TerminalConfig) -> HostLink:
@@ -45,4 +53,5 @@ def make_link(config: TerminalConfig) -> HostLink:
 def open_terminal(home: Path | None, receipts: Receipts | None = None) -> Terminal:
     journal = open_journal(home)
     receipts = receipts if receipts is not None else PrintingReceipts(journal)
-    return Terminal(journal, make_link(journal.config()), receipts=receipts)
+    return Terminal(journal, make_link(journal.config()), receipts=receipts,
+                    audit=audit_log(journal, home))  # fmt: skip
