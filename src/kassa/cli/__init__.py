@@ -11,7 +11,7 @@ import sys
 import typer
 
 from kassa import __version__
-from kassa.cli import audit, explain, host, iso, pos, settle
+from kassa.cli import audit, backup, explain, host, iso, pos, settle
 from kassa.errors import KassaError
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.add_typer(host.app, name="host")
 app.add_typer(pos.app, name="pos")
 app.add_typer(settle.app, name="settle")
 app.add_typer(audit.app, name="audit")
+app.add_typer(backup.app, name="backup")
 app.command("explain")(explain.explain)
 
 

@@ -187,8 +187,21 @@ def signoff() -> None:
 
 
 @app.command("settle")
-def settle() -> None:
-    """结算 Settle the batch; resumes where an interrupted settlement stopped."""
+def settle(
+    no_backup: Annotated[
+        bool, typer.Option("--no-backup", help="skip the backup taken before settlement")
+    ] = False,
+) -> None:
+    """结算 Settle the batch; resumes where an interrupted settlement stopped.
+
+    The journal is backed up first (encrypted, verified by hash), as the guides ask."""
+    if not no_backup:
+        from kassa.cli.backup import auto_backup
+        from kassa.terminal.runtime import terminal_dir
+
+        journal_path = terminal_dir(_STATE["home"]) / "journal.db"
+        backup_id = auto_backup(_STATE["home"], "before settlement", journal=str(journal_path))
+        typer.echo(f"备份 backup before settlement: {backup_id}", err=True)
     result = _with_terminal(lambda t: t.settle())
     if _STATE["json"]:
         totals = result.totals.to_field() if result.totals else None

@@ -95,10 +95,21 @@ def run(
         typer.Option("--refund-fees", help="kept: MDR not refunded on 退货; returned: pro rata"),
     ] = RefundFees.kept,
     home: HomeOpt = None,
+    no_backup: Annotated[
+        bool, typer.Option("--no-backup", help="skip the backup taken before settlement")
+    ] = False,
 ) -> None:
-    """Settle every merchant for a day (safe to run again: nothing is paid twice)."""
+    """Settle every merchant for a day (safe to run again: nothing is paid twice).
+
+    The host database is backed up first unless --no-backup is given."""
     cut = Cutoff.parse(cutoff)
     settle_day = _day(day, cut)
+    if not no_backup:
+        from kassa.cli.backup import auto_backup
+
+        typer.echo(
+            f"backup before settlement: {auto_backup(home, 'before settlement', db)}", err=True
+        )
     runtime = _open(db, home)
     try:
         result = run_day(

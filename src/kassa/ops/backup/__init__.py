@@ -1,0 +1,66 @@
+"""Backups of the host database, the terminal journal and the logs; verify; restore.
+
+    repo = Repository(home / "backups")
+    secret = Secret.from_env(home)
+    run_backup(repo, secret, targets_for(home, None, None, default_db), kind="full",
+               reason="manual", logs_dir=home / "logs", now_ms=SYSTEM.now_ms)
+    verify_backup(repo, secret, backup_id, now_ms=SYSTEM.now_ms)
+    restore(repo, secret, at="2024-05-01T18:00", overrides={}, yes=True, ...)
+
+Design in short (details in each module):
+- SQLite: online snapshot with the backup API; incrementals are page-level diffs against
+  the parent backup's copy, rebuilt byte for byte (`sqlite_source`).
+- PostgreSQL: a full ``pg_dump --format=custom`` every time, also for ``--incremental``
+  (why: `pg_source`).
+- Every piece zstd-compressed then sealed with AES-256-GCM in authenticated frames, under
+  a key file or a passphrase through scrypt (`crypto`); the manifest records the SHA-256
+  of each piece's plaintext and ciphertext and is authenticated with an HMAC (`manifest`).
+- Written with fsync and renames so a crash never leaves a half backup (`store`).
+- Policy and grandfather-father-son retention are pure (`policy`).
+"""
+
+from __future__ import annotations
+
+from kassa.ops.backup.keys import PASSPHRASE_ENV, Secret, unlock
+from kassa.ops.backup.manifest import Manifest, Piece, Source
+from kassa.ops.backup.pieces import BadPiece
+from kassa.ops.backup.policy import BackupInfo, Due, Policy, Retention, due, parse_policy, retention
+from kassa.ops.backup.rebuild import Check, VerifyReport, rebuild, verify_backup
+from kassa.ops.backup.restore import RestoreReport, after_restore, choose, restore
+from kassa.ops.backup.run import RunResult, run_backup
+from kassa.ops.backup.store import RemoteCopy, Repository, VerifyMark, chain, copy_to_remote
+from kassa.ops.backup.targets import Target, targets_for
+
+__all__ = [
+    "PASSPHRASE_ENV",
+    "BackupInfo",
+    "BadPiece",
+    "Check",
+    "Due",
+    "Manifest",
+    "Piece",
+    "Policy",
+    "RemoteCopy",
+    "Repository",
+    "RestoreReport",
+    "Retention",
+    "RunResult",
+    "Secret",
+    "Source",
+    "Target",
+    "VerifyMark",
+    "VerifyReport",
+    "after_restore",
+    "chain",
+    "choose",
+    "copy_to_remote",
+    "due",
+    "parse_policy",
+    "rebuild",
+    "restore",
+    "retention",
+    "run_backup",
+    "targets_for",
+    "unlock",
+    "verify_backup",
+]
