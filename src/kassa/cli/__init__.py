@@ -11,7 +11,7 @@ import sys
 import typer
 
 from kassa import __version__
-from kassa.cli import audit, backup, explain, host, iso, pos, settle
+from kassa.cli import audit, backup, doctor, drill, explain, host, iso, pos, settle
 from kassa.errors import KassaError
 
 app = typer.Typer(
@@ -28,6 +28,8 @@ app.add_typer(settle.app, name="settle")
 app.add_typer(audit.app, name="audit")
 app.add_typer(backup.app, name="backup")
 app.command("explain")(explain.explain)
+app.command("doctor")(doctor.doctor)
+app.command("drill")(drill.drill)
 
 
 @app.command("version")

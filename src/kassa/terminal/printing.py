@@ -61,6 +61,8 @@ class PrintingReceipts:
         self.flush()
 
     def queue(self, tx: Transaction, txn_id: int, now_ms: int) -> None:
+        if self.journal.config_in(tx).printer.startswith("none"):
+            return  # no printer configured: nothing would ever print these
         slip = sale_slip(self.journal, tx, txn_id)
         if slip is None:
             return

@@ -62,7 +62,13 @@ class Transactions:
             return Outcome(None, "not_signed_on")
         await self.pending.resolve()
         blocked = bool(ctx.journal.in_states(State.IN_DOUBT))
-        txn_id, msg = self._journal(req)
+        try:
+            txn_id, msg = self._journal(req)
+        except StoreError as exc:
+            # Nothing was written, so nothing is sent: the customer is not charged.
+            log.error("cannot journal the request, nothing sent: %s", exc)
+            fault = "disk_full" if "full" in str(exc).lower() else "storage_failure"
+            return Outcome(None, fault, None, req.amount_fen)
         power_cut("after_journal")
         if blocked:
             return self._not_sent(txn_id, req, "reversal_pending")
