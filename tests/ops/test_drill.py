@@ -62,7 +62,7 @@ def test_the_command_lists_the_drills() -> None:
 
 def _row(stan: str, state: State) -> TxnRecord:
     return TxnRecord(1, "000001", stan, "sale", 100, state, True, "021", None, "01", None, 0,
-                     None, None, None, None, None, None, None, None, False, None, 0, 0,
+                     None, None, None, None, None, None, None, None, None, False, None, 0, 0,
                      "UTC+08:00")  # fmt: skip
 
 

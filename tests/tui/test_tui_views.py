@@ -43,7 +43,7 @@ def record(**values: Any) -> TxnRecord:
         state=State.APPROVED, reversible=True, entry_mode="02", pan_masked=mask_pan(PAN),
         operator="01", reversal_reason=None, attempts=0, response_code="00",
         rrn="000000000004", auth_code="945231", host_date="1118", orig_id=None,
-        orig_batch=None, orig_stan=None, orig_rrn=None, offline=False, note=None,
+        orig_batch=None, orig_stan=None, orig_rrn=None, orig_auth=None, offline=False, note=None,
         created_ms=1_795_000_000_000, updated_ms=1_795_000_000_000, tz="UTC+08:00",
     )  # fmt: skip
     return replace(base, **values)

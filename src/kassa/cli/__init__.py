@@ -11,7 +11,19 @@ import sys
 import typer
 
 from kassa import __version__
-from kassa.cli import audit, backup, doctor, drill, explain, host, iso, pos, settle
+from kassa.cli import (
+    audit,
+    backup,
+    doctor,
+    drill,
+    explain,
+    host,
+    iso,
+    pos,
+    retention,
+    settle,
+    update,
+)
 from kassa.errors import KassaError
 
 app = typer.Typer(
@@ -27,6 +39,8 @@ app.add_typer(pos.app, name="pos")
 app.add_typer(settle.app, name="settle")
 app.add_typer(audit.app, name="audit")
 app.add_typer(backup.app, name="backup")
+app.add_typer(retention.app, name="retention")
+app.add_typer(update.app, name="update")
 app.command("explain")(explain.explain)
 app.command("doctor")(doctor.doctor)
 app.command("drill")(drill.drill)

@@ -164,6 +164,40 @@ def complete(
     _card_txn(TxnType.COMPLETION, _amount(amount), icc, Original(date=date or None, auth_code=auth))
 
 
+@app.command("preauth-void")
+def preauth_void(
+    trace: Annotated[str, typer.Option("--trace", help="trace (STAN) of the pre-authorisation")],
+    icc: Icc = None,
+) -> None:
+    """预授权撤销 Release a pre-authorisation of the current batch (funds unheld)."""
+    original, orig_id, amount = _original_of(trace, "preauth")
+    _card_txn(TxnType.PREAUTH_VOID, amount, icc, original, orig_id)
+
+
+@app.command("complete-void")
+def complete_void(
+    trace: Annotated[str, typer.Option("--trace", help="trace (STAN) of the completion")],
+    icc: Icc = None,
+) -> None:
+    """预授权完成撤销 Void a pre-authorisation completion (the hold comes back)."""
+    original, orig_id, amount = _original_of(trace, "completion")
+    _card_txn(TxnType.COMPLETION_VOID, amount, icc, original, orig_id)
+
+
+def _original_of(trace: str, txn_type: str) -> tuple[Original, int, int | None]:
+    if not trace.isdigit():
+        raise InputError(f"--trace {trace!r}: a trace number is up to 6 digits")
+    original, orig_id, amount = _original_by_trace(trace)
+    journal = open_journal(_STATE["home"])
+    try:
+        row = journal.txn(orig_id)
+    finally:
+        journal.close()
+    if row is None or row.txn_type != txn_type:
+        raise InputError(f"trace {trace} is not a {txn_type} of this batch")
+    return original, orig_id, amount
+
+
 @app.command("signon")
 def signon() -> None:
     """签到 Operator login, then terminal sign-on: fresh working keys and the host's time."""
@@ -220,6 +254,7 @@ def settle(
 def status() -> None:
     """Signed on? keys? pending reversals? store-and-forward queue? receipts? clock?"""
     info = _with_terminal(lambda t: _async(t.status()), recover=False)
+    info["printer"] = _printer_state()
     if _STATE["json"]:
         typer.echo(json.dumps(info, ensure_ascii=False))
         return
@@ -229,6 +264,20 @@ def status() -> None:
     for key, value in info.items():
         table.add_row(key, str(value))
     Console().print(table)
+
+
+def _printer_state() -> str:
+    from kassa.terminal.printer import open_printer
+
+    journal = open_journal(_STATE["home"])
+    try:
+        url = journal.config().printer
+    finally:
+        journal.close()
+    if url.startswith("none"):
+        return "none configured"
+    status = open_printer(url).status()
+    return "ready" if status.ready else f"{status.error or 'not ready'} (paper {status.paper})"
 
 
 async def _async(value: T) -> T:

@@ -25,7 +25,7 @@ _NONCE = 12
 TXN_COLUMNS = (
     "id, batch, stan, txn_type, amount_fen, state, reversible, entry_mode, pan_masked,"
     " operator, reversal_reason, attempts, response_code, rrn, auth_code, host_date, orig_id,"
-    " orig_batch, orig_stan, orig_rrn, offline, note, created_ms, updated_ms, tz"
+    " orig_batch, orig_stan, orig_rrn, orig_auth, offline, note, created_ms, updated_ms, tz"
 )
 
 
@@ -53,6 +53,7 @@ class TxnRecord:
     orig_batch: str | None
     orig_stan: str | None
     orig_rrn: str | None
+    orig_auth: str | None
     offline: bool
     note: str | None
     created_ms: int
@@ -67,7 +68,7 @@ class TxnRecord:
 
 def _record(row: Any) -> TxnRecord:
     r = list(row)
-    r[5], r[6], r[20] = State(r[5]), bool(r[6]), bool(r[20])
+    r[5], r[6], r[21] = State(r[5]), bool(r[6]), bool(r[21])
     return TxnRecord(*r)
 
 

@@ -40,6 +40,7 @@ def sale_slip(journal: Journal, tx: Transaction, txn_id: int, copy: Copy = Copy.
         trace=rec.stan, when=datetime.fromtimestamp(rec.created_ms / 1000, UTC).astimezone(tz),
         rrn=rec.rrn, auth_code=rec.auth_code, original_trace=orig,
         original_rrn=rec.orig_rrn if rec.txn_type == "refund" else None,
+        original_auth_code=rec.orig_auth if rec.txn_type.startswith("completion") else None,
         copy=copy, reprint=reprint, offline=rec.offline,
         host_declined=rec.state is State.OFFLINE_DECLINED,
     )  # fmt: skip
@@ -63,7 +64,13 @@ class PrintingReceipts:
     def queue(self, tx: Transaction, txn_id: int, now_ms: int) -> None:
         if self.journal.config_in(tx).printer.startswith("none"):
             return  # no printer configured: nothing would ever print these
-        slip = sale_slip(self.journal, tx, txn_id)
+        try:
+            slip = sale_slip(self.journal, tx, txn_id)
+        except Exception:
+            # A slip that cannot be rendered must never undo the outcome it belongs to:
+            # the transaction stands, the journal has it, `kassa pos reprint` can retry.
+            log.exception("receipt for txn %s could not be rendered", txn_id)
+            return
         if slip is None:
             return
         lang: Lang = "zh" if self.journal.config_in(tx).language == "zh" else "en"

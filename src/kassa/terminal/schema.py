@@ -39,6 +39,7 @@ CREATE TABLE txns (
     orig_batch TEXT,
     orig_stan TEXT,
     orig_rrn TEXT,
+    orig_auth TEXT,
     offline INTEGER NOT NULL DEFAULT 0,
     note TEXT,
     created_ms {bigint} NOT NULL,

@@ -68,7 +68,7 @@ class Transactions:
             # Nothing was written, so nothing is sent: the customer is not charged.
             log.error("cannot journal the request, nothing sent: %s", exc)
             fault = "disk_full" if "full" in str(exc).lower() else "storage_failure"
-            return Outcome(None, fault, None, req.amount_fen)
+            return Outcome(None, fault, None, req.amount_fen, notes=(str(exc),))
         power_cut("after_journal")
         if blocked:
             return self._not_sent(txn_id, req, "reversal_pending")
@@ -115,6 +115,7 @@ class Transactions:
             "pan_masked": mask_pan(req.card.pan), "operator": operator,
             "orig_id": req.orig_id, "orig_batch": orig.batch if orig else None,
             "orig_stan": orig.stan if orig else None, "orig_rrn": orig.rrn if orig else None,
+            "orig_auth": orig.auth_code if orig else None,
             "created_ms": now, "updated_ms": now, "tz": self.ctx.tz,
         }  # fmt: skip
 

@@ -142,13 +142,12 @@ async def _disk_story(stage: Stage, till: Till, mounted: bool) -> None:
         _cap_journal(till, True)
     await doctor_says(stage, till, "disk")
     before = len(till.terminal.journal.txns("batch <> 'FILLER'"))
-    try:
-        outcome = await till.sale("20.00")
-        say.outcome("消费 sale", outcome)
-        say.expect(False, "a sale cannot be journaled on a full disk")
-    except StoreError as exc:
-        say(f"  消费 sale RMB 20.00: refused before sending — {exc}")
-        say.guide("disk_full")
+    outcome = await till.sale("20.00")
+    say.outcome("消费 sale", outcome)
+    for note in outcome.notes:
+        say(f"      refused before sending — {note}")
+    say.expect(outcome.state is None and outcome.code in ("disk_full", "storage_failure"),
+               "a sale that cannot be journaled is refused before sending")  # fmt: skip
     now = len(till.terminal.journal.txns("batch <> 'FILLER'"))
     say.expect(now == before, "nothing was journaled or sent")
     say.step("清理空间", "Space is freed (settled data purged under the retention policy)")
