@@ -252,3 +252,17 @@ async def test_settlement_interrupted_resumes_and_never_settles_twice(rig: Rig) 
     with rig.db.transaction() as tx:
         closed = tx.fetchall("SELECT batch, status FROM settlements")
     assert closed == [("000001", "closed")]
+
+
+async def test_the_terminals_faults_are_visible_at_the_host(rig: Rig) -> None:
+    await rig.terminal.sign_on()
+    rig.schedule.add(Fault.DROP_RESPONSE)
+    await rig.sale(5_000)  # in doubt, then reversed: events in the journal
+    await rig.terminal.sign_on()  # the next sign-on reports them (0820, 60.3 = 362)
+    with rig.db.transaction(write=False) as tx:
+        rows = tx.fetchall("SELECT tid, detail FROM events WHERE kind = 'terminal_faults'")
+    assert rows and rows[0][0] == "12345678" and "reversal" in rows[0][1]
+    await rig.terminal.sign_on()
+    with rig.db.transaction(write=False) as tx:
+        again = tx.fetchall("SELECT detail FROM events WHERE kind = 'terminal_faults'")
+    assert len(again) == 1  # nothing new to report: nothing sent twice

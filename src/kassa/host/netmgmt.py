@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kassa.card import mask_in_text
 from kassa.host import repo
 from kassa.host.context import Ctx
 from kassa.host.reply import Reply
@@ -42,7 +43,13 @@ class NetMgmt:
         if ctx.msg.mti == "0820" and code == Code.SIGN_OFF:
             repo.set_signed_off(ctx.tx, terminal.tid, ctx.now_ms)
             return Reply("00", {32: self.acquirer_id})
-        if ctx.msg.mti == "0820" and code in (Code.ECHO, "362"):
+        if ctx.msg.mti == "0820" and code == Code.STATUS_UPLOAD:
+            repo.touch_terminal(ctx.tx, terminal.tid, ctx.now_ms)
+            text = _ascii(ctx.msg.get(62))
+            if text:
+                repo.log_event(ctx.tx, ctx.now_ms, terminal.tid, "terminal_faults", None, text)
+            return Reply("00", drop=(11,))
+        if ctx.msg.mti == "0820" and code == Code.ECHO:
             repo.touch_terminal(ctx.tx, terminal.tid, ctx.now_ms)
             return Reply("00", drop=(11,))
         return Reply("40")
@@ -59,6 +66,14 @@ class NetMgmt:
         f60 = Field60.management(terminal.batch, mode.value).to_field()
         fields = {32: self.acquirer_id, 37: allocate_rrn(ctx), 60: f60, 62: f62.hex().upper()}
         return Reply("00", fields)
+
+
+def _ascii(raw: str | None) -> str:
+    """Printable ASCII from a b field (hex); anything else is dropped, card numbers masked."""
+    if not raw:
+        return ""
+    text = bytes.fromhex(raw).decode("ascii", "replace")
+    return mask_in_text("".join(ch for ch in text if ch.isprintable()))[:512]
 
 
 def _version(ctx: Ctx) -> str | None:

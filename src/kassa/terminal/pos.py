@@ -10,6 +10,7 @@ from typing import Any
 
 from kassa.audit import AuditLog
 from kassa.clock import SYSTEM, Clock
+from kassa.logs import fault_summary_text, terminal_fault_summary
 from kassa.net import Link
 from kassa.terminal.context import DEFAULT_SLEEP, Ctx, Sleep
 from kassa.terminal.journal import Journal
@@ -17,7 +18,7 @@ from kassa.terminal.outcome import Outcome
 from kassa.terminal.pending import NoReceipts, Pending, Receipts
 from kassa.terminal.service import Transactions, TxnRequest
 from kassa.terminal.settle import Settlement, SettleOutcome
-from kassa.terminal.signon import SignOnResult, echo, sign_off, sign_on
+from kassa.terminal.signon import SignOnResult, echo, sign_off, sign_on, upload_faults
 from kassa.terminal.states import State
 
 
@@ -60,7 +61,15 @@ class Terminal:
         )
         if result.ok:
             await self.pending.resolve()  # 补登: finish what was left unsent
+            await self.report_faults()
         return result
+
+    async def report_faults(self) -> None:
+        """Let the host see this terminal's faults since the last report (0820 / 362)."""
+        since = int(self.journal.get("faults_reported_ms", "0") or 0)
+        summary = terminal_fault_summary(self.journal, since)
+        if summary and await upload_faults(self.ctx, fault_summary_text(summary)):
+            self.journal.put(faults_reported_ms=str(self.ctx.now_ms() + 1))
 
     async def sign_off(self) -> SignOnResult:
         result = await sign_off(self.ctx)

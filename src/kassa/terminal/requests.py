@@ -67,6 +67,13 @@ def echo(who: Identity, batch: str) -> Message:
     return Message("0820", {41: who.tid, 42: who.mid, 60: f60})
 
 
+def status_upload(who: Identity, batch: str, text: str) -> Message:
+    """终端状态上送 (0820, 60.3 = 362): here, the terminal's fault summary as ASCII in F62."""
+    f60 = Field60.management(batch, "362").to_field()
+    raw = text.encode("ascii", "replace")[:512]
+    return Message("0820", {41: who.tid, 42: who.mid, 60: f60, 62: raw.hex().upper()})
+
+
 def financial(
     txn: TxnType,
     who: Identity,

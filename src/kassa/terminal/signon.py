@@ -109,3 +109,13 @@ async def echo(ctx: Ctx) -> SignOnResult:
         return SignOnResult(False, "response_timeout")
     verdict = judge(msg, body, None, ctx.header_mode)
     return SignOnResult(verdict.code == "00", verdict.code or "malformed_response")
+
+
+async def upload_faults(ctx: Ctx, summary_text: str) -> bool:
+    """Send the fault summary to the host (best effort: a failure changes nothing)."""
+    msg = rq.status_upload(ctx.who, ctx.batch, summary_text)
+    try:
+        body = await ctx.link.exchange(ctx.frame(msg, None))
+    except LinkError:
+        return False
+    return judge(msg, body, None, ctx.header_mode).code == "00"
