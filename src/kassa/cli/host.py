@@ -102,6 +102,8 @@ def load(
     try:
         with runtime.db.transaction() as tx:
             counts = admin.load_reference(tx, runtime.secrets, ref, SYSTEM.now_ms(), os.urandom)
+        runtime.record("reference.load", str(file), {"merchants": counts[0], "terminals": counts[1],
+                                                       "cards": counts[2]})  # fmt: skip
     finally:
         runtime.close()
     typer.echo(f"loaded {counts[0]} merchants, {counts[1]} terminals, {counts[2]} cards")
@@ -144,6 +146,8 @@ def _status_command(group: typer.Typer, table: str, key: str, status: str, verb:
         try:
             with runtime.db.transaction() as tx:
                 found = admin.set_status(tx, table, key, ident, status)
+            if found:
+                runtime.record(f"{table[:-1]}.status", ident, {"status": status})
         finally:
             runtime.close()
         if not found:
@@ -261,6 +265,11 @@ def _add_rows(text: str, db: str | None, home: Path | None) -> None:
     try:
         with runtime.db.transaction() as tx:
             admin.load_reference(tx, runtime.secrets, ref, SYSTEM.now_ms(), os.urandom)
+        kind = "merchant" if ref.merchants else "terminal" if ref.terminals else "card"
+        target = (ref.merchants or ref.terminals or [{}])[0].get(
+            "mid" if ref.merchants else "tid", "card"
+        )
+        runtime.record(f"{kind}.add", str(target), {})
     finally:
         runtime.close()
     typer.echo("added")

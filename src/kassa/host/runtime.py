@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from kassa.audit import AuditLog, ChainKey
+from kassa.clock import SYSTEM
 from kassa.errors import ConfigError
 from kassa.home import kassa_home
 from kassa.host.core import HostConfig, HostCore
@@ -21,6 +24,12 @@ class HostRuntime:
     db: Database
     core: HostCore
     secrets: HostSecrets
+    audit: AuditLog
+
+    def record(self, action: str, target: str, detail: dict[str, Any]) -> None:
+        """An administrative action at the host, in the hash-chained audit log."""
+        actor = os.environ.get("USER") or os.environ.get("LOGNAME") or "host-admin"
+        self.audit.record(actor, "admin", action, target, detail, SYSTEM.now_ms())
 
     def close(self) -> None:
         self.db.close()
@@ -52,12 +61,14 @@ def open_host(
     db = connect(url)
     try:
         migrate(db, COMPONENT, MIGRATIONS)
-        secrets = HostSecrets.from_master(load_master_key(base / "host" / "master.key"))
+        master = load_master_key(base / "host" / "master.key")
+        secrets = HostSecrets.from_master(master)
+        audit = AuditLog(db, "host", ChainKey.from_master(master))
     except BaseException:
         db.close()
         raise
     core = HostCore(secrets, HostConfig(), os.urandom, risk_engine(risk_rules))
-    return HostRuntime(db, core, secrets)
+    return HostRuntime(db, core, secrets, audit)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
