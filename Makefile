@@ -43,5 +43,9 @@ test: lint typecheck unit
 bench: $(DEVSTAMP)
 	$(BIN)/python benchmarks/codec.py
 
+# The deterministic fault simulator over many seeds (a few minutes per 10,000 on 2 cores).
+soak: $(DEVSTAMP)
+	$(BIN)/kassa sim --seeds 100000 --jobs 0
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -14,16 +14,20 @@ from kassa import __version__
 from kassa.cli import (
     audit,
     backup,
+    console,
     doctor,
     drill,
     explain,
     host,
     iso,
     pos,
+    problem,
+    recon,
     retention,
     settle,
     update,
 )
+from kassa.cli import sim as sim_cli
 from kassa.errors import KassaError
 
 app = typer.Typer(
@@ -41,6 +45,10 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(backup.app, name="backup")
 app.add_typer(retention.app, name="retention")
 app.add_typer(update.app, name="update")
+app.add_typer(recon.app, name="recon")
+app.add_typer(problem.app, name="problem")
+app.command("sim")(sim_cli.sim)
+app.command("console")(console.console)
 app.command("explain")(explain.explain)
 app.command("doctor")(doctor.doctor)
 app.command("drill")(drill.drill)

@@ -41,12 +41,21 @@ def console(
     try:
         app = create_app(runtime.db, base)
         if not any(r.role.on_console for r in app.state.services.store.list()):
-            typer.echo("no console users yet: add the first with "
-                       "`kassa recon operator add --id ID --role admin`", err=True)  # fmt: skip
+            typer.echo(
+                "no console users yet: add the first with "
+                "`kassa recon operator add --id ID --role admin`",
+                err=True,
+            )
         scheme = "https" if tls_cert else "http"
         typer.echo(f"kassa console on {scheme}://{host}:{port}/", err=True)
-        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False,
-                    ssl_certfile=str(tls_cert) if tls_cert else None,
-                    ssl_keyfile=str(tls_key) if tls_key else None)  # fmt: skip
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            proxy_headers=False,
+            ssl_certfile=str(tls_cert) if tls_cert else None,
+            ssl_keyfile=str(tls_key) if tls_key else None,
+        )
     finally:
         runtime.close()

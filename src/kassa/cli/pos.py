@@ -16,7 +16,7 @@ from rich.table import Table
 from kassa.cli import pos_io, pos_operator
 from kassa.clock import SYSTEM
 from kassa.errors import InputError
-from kassa.iso8583.keys import parse_key_hex
+from kassa.iso8583.keys import check_value, parse_key_hex
 from kassa.iso8583.pinblock import make_pin_block
 from kassa.iso8583.transactions import TxnType
 from kassa.money import Amount
@@ -78,9 +78,12 @@ def _card_txn(txn: TxnType, amount_fen: int | None, icc: Path | None, original: 
     pin_text = pos_io.read_pin() if pin else None
 
     async def work(terminal: Terminal) -> Any:
+        await terminal.pending.resolve()  # a re-sign-on here would change the PIK
         keys = terminal.journal.keys()
         block = make_pin_block(keys.pik, pin_text, card.pan) if pin_text and keys else None
-        return await terminal.transact(TxnRequest(txn, amount_fen, card, block, original, orig_id))
+        check = check_value(keys.pik) if block and keys else None
+        request = TxnRequest(txn, amount_fen, card, block, original, orig_id, check)
+        return await terminal.transact(request)
 
     _finish(_with_terminal(work))
 

@@ -133,8 +133,10 @@ class HostCore:
 
     @staticmethod
     def _closed_batch(ctx: Ctx) -> bool:
-        """A settlement or batch upload resumed for a batch the host already closed."""
-        if ctx.msg.mti not in ("0500", "0320"):
+        """A message for a batch the host already closed that must still be taken: a resumed
+        settlement or batch upload, or a reversal or advice the terminal could not send
+        before the batch closed (booked late; reconciliation shows it against the batch)."""
+        if ctx.msg.mti not in ("0500", "0320", "0400", "0220"):
             return False
         row = ctx.tx.fetchone(
             "SELECT 1 FROM settlements WHERE tid = ? AND batch = ? AND status = 'closed'",

@@ -50,6 +50,8 @@ class Financial:
             base.update(card_ref=card.card_ref, pan_masked=card.pan_masked)
         mcc = ctx.merchant.mcc if ctx.merchant else ""
         ctx.risk_event = riskgate.event_for(ctx, txn.value, card.card_ref if card else None, mcc)
+        if repo.orphan_reversal(ctx.tx, ctx.tid, ctx.batch, ctx.stan):
+            return self.decline(ctx, "25", base)  # reversed before it arrived: never approve
         code = issuer.check_card(card, expiry, ctx.local.date())
         if code is None and card is not None:
             code = self._pin(ctx, card, pan, txn)
@@ -155,8 +157,6 @@ class Financial:
         if code is None:
             balance = repo.balance(ctx.tx, ledger.card_account(card.card_ref))
             code = issuer.check_funds(card, balance, amount)
-        if code is None and repo.orphan_reversal(ctx.tx, ctx.tid, ctx.batch, ctx.stan):
-            code = "25"  # reversed before it arrived: never approve it
         if code is not None:
             return self.decline(ctx, code, base)
         decision = riskgate.evaluate(self.risk, ctx)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from kassa.iso8583 import Message, decode
 from kassa.net import ConnectFailed, LinkError
@@ -20,6 +20,7 @@ from kassa.terminal.states import Event, State, next_state
 from kassa.terminal.verdict import judge
 
 log = logging.getLogger("kassa.terminal")
+_ADVICE_TYPES = frozenset({"refund", "completion_advice", "offline_sale"})
 _NOT_PROCESSED = frozenset({"A0", "C1", "77", "99", "97", "03", "30"})
 _BACKOFF_MS = (0, 500, 2000)
 
@@ -53,8 +54,30 @@ class Pending:
             await self.resolve()
         return ok
 
+    def settle_pending_rows(self, note: str) -> list[tuple[int, State]]:
+        """Give every row left `pending` (a power cut, or a store that failed after the
+        answer) its safe state: reversible -> in doubt (reason 98), advice -> resend with
+        the same STAN, inquiry -> no answer. No row is pending while nothing is in flight."""
+        ctx, moved = self.ctx, []
+        for row in ctx.journal.in_states(State.PENDING):
+            extra: dict[str, Any]
+            if row.reversible:
+                state, extra = State.IN_DOUBT, {"reversal_reason": row.reversal_reason or "98",
+                                                "request_sealed": None}  # fmt: skip
+            elif row.txn_type in _ADVICE_TYPES:
+                state, extra = State.RESEND, {}
+            else:
+                state, extra = State.NO_ANSWER, {"request_sealed": None}
+            ctx.journal.update_txn(row.id, ctx.now_ms(), state=state, note=note, **extra)
+            ctx.journal.event(
+                ctx.now_ms(), "recovered", note, f"{row.txn_type} {state.value}", row.id
+            )
+            moved.append((row.id, state))
+        return moved
+
     async def resolve(self) -> bool:
         """Reversals, then resends, then offline uploads. True when nothing is left."""
+        self.settle_pending_rows("storage_failure")
         if not await self.reverse_all():
             return False
         await self._resend_all()
@@ -141,8 +164,8 @@ class Pending:
         with ctx.journal.db.transaction() as tx:
             ctx.journal.update_txn(txn_id, now, tx, state=new, response_code=code,
                                    rrn=reply.get(37), auth_code=reply.get(38), request_sealed=None)  # fmt: skip
-            if new is State.OFFLINE_DECLINED:
-                self.receipts.queue(tx, txn_id, now)
+            if new in (State.OFFLINE_DECLINED, State.APPROVED):
+                self.receipts.queue(tx, txn_id, now)  # the follow-up slip, or the late approval's
         if new is State.OFFLINE_DECLINED:
             ctx.journal.event(
                 now, "offline_declined_later", code, "follow up with the cardholder", txn_id

@@ -96,22 +96,14 @@ class Terminal:
     async def recover(self) -> list[Outcome]:
         """After a restart: every transaction left pending gets its safe state, then the
         terminal resolves them (if it is signed on and the host answers)."""
-        found: list[Outcome] = []
-        now = self.ctx.now_ms()
-        for row in self.journal.in_states(State.PENDING):
-            if row.reversible:
-                state, code = State.IN_DOUBT, "power_loss_recovered"
-                self.journal.update_txn(row.id, now, state=state, reversal_reason="98",
-                                        request_sealed=None, note=code)  # fmt: skip
-            elif row.txn_type in ("refund", "completion_advice", "offline_sale"):
-                state, code = State.RESEND, "power_loss_recovered"
-                self.journal.update_txn(row.id, now, state=state, note=code)
-            else:
-                state, code = State.NO_ANSWER, "power_loss_recovered"
-                self.journal.update_txn(row.id, now, state=state, request_sealed=None, note=code)
-            self.journal.event(now, "recovered", code, f"{row.txn_type} {state.value}", row.id)
+        moved = self.pending.settle_pending_rows("power_loss_recovered")
+        found = []
+        for txn_id, state in moved:
+            row = self.journal.txn(txn_id)
+            amount = row.amount_fen if row else None
+            stan, batch = (row.stan, row.batch) if row else (None, None)
             found.append(
-                Outcome(state, code, row.id, row.amount_fen, stan=row.stan, batch=row.batch)
+                Outcome(state, "power_loss_recovered", txn_id, amount, stan=stan, batch=batch)
             )
         if self.ctx.signed_on and self.journal.in_states(
             State.IN_DOUBT, State.RESEND, State.OFFLINE

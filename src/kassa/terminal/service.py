@@ -15,6 +15,7 @@ from typing import Any
 from kassa.card import CardInput, mask_pan
 from kassa.errors import StoreError
 from kassa.iso8583 import Message, decode, encode
+from kassa.iso8583.keys import check_value
 from kassa.iso8583.transactions import TxnType, spec_of
 from kassa.net import ConnectFailed, LinkError
 from kassa.terminal import requests as rq
@@ -41,6 +42,7 @@ class TxnRequest:
     pin_block: bytes | None = None
     original: rq.Original | None = None
     orig_id: int | None = None
+    pik_check: bytes | None = None  # check value of the PIK that made pin_block
 
 
 class Transactions:
@@ -60,7 +62,20 @@ class Transactions:
         ctx.reload()
         if not ctx.signed_on:
             return Outcome(None, "not_signed_on")
-        await self.pending.resolve()
+        if unfinished_settlement(ctx) is not None:
+            # Totals were already sent for this batch: a new transaction would make them
+            # wrong. The settlement is finished first (kassa pos settle resumes it).
+            return Outcome(None, "settlement_interrupted", None, req.amount_fen)
+        try:
+            await self.pending.resolve()
+        except StoreError as exc:
+            return Outcome(None, "storage_failure", None, req.amount_fen, notes=(str(exc),))
+        if req.pin_block is not None and req.pik_check is not None:
+            keys = ctx.keys()
+            if keys is None or check_value(keys.pik) != req.pik_check:
+                # Re-sign-on while resolving brought a new PIK: the PIN block is unreadable
+                # now, and sending it would count a wrong PIN against the cardholder.
+                return Outcome(None, "keys_stale", None, req.amount_fen, notes=("re-enter PIN",))
         blocked = bool(ctx.journal.in_states(State.IN_DOUBT))
         try:
             txn_id, msg = self._journal(req)
@@ -217,6 +232,16 @@ class Transactions:
             return Outcome(State.PENDING, "storage_failure", txn_id, req.amount_fen)
         await self.pending.reverse_all()
         return Outcome(State.IN_DOUBT, "storage_failure", txn_id, req.amount_fen)
+
+
+def unfinished_settlement(ctx: Ctx) -> str | None:
+    """The batch of a settlement that was started and not finished, if any."""
+    with ctx.journal.db.transaction(write=False) as tx:
+        row = tx.fetchone(
+            "SELECT batch FROM settlement_runs WHERE step <> 'done' AND step <> 'started'"
+            " ORDER BY batch LIMIT 1"
+        )
+    return str(row[0]) if row else None
 
 
 def _balance_note(reply: Message) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kassa.errors import StoreError
 from kassa.iso8583 import Message
 from kassa.iso8583.fields import Field48Settlement
 from kassa.net import ConnectFailed, LinkError
@@ -20,6 +21,7 @@ from kassa.terminal import requests as rq
 from kassa.terminal.context import Ctx
 from kassa.terminal.drill import power_cut
 from kassa.terminal.pending import Pending
+from kassa.terminal.service import unfinished_settlement
 from kassa.terminal.totals import counted, settlement_totals, upload_records
 from kassa.terminal.verdict import judge
 
@@ -68,12 +70,18 @@ class Settlement:
     async def run(self) -> SettleOutcome:
         ctx = self.ctx
         ctx.reload()
-        batch = ctx.batch
+        # A settlement the host may already have closed (the terminal stopped before it
+        # moved on, and a sign-on since adopted the next batch) is finished first.
+        batch = unfinished_settlement(ctx) or ctx.batch
         if not ctx.signed_on:
             return SettleOutcome(False, "not_signed_on", batch)
         if self._run(batch) is None:
             self._save(batch)
-        if not await self.pending.resolve():
+        try:
+            resolved = await self.pending.resolve()
+        except StoreError:
+            return SettleOutcome(False, "storage_failure", batch, step="started")
+        if not resolved:
             return SettleOutcome(False, "reversal_pending", batch, step="started")
         return await self._from_totals(batch)
 
@@ -137,7 +145,9 @@ class Settlement:
         with self.ctx.journal.db.transaction() as tx:
             tx.execute("UPDATE settlement_runs SET step = 'done', updated_ms = ? WHERE batch = ?",
                        (now, batch))  # fmt: skip
-            self.ctx.journal.put_in(tx, batch=next_batch)
+            current = tx.fetchone("SELECT value FROM settings WHERE key = 'batch'")
+            if current is None or current[0] == batch:  # a sign-on may have moved on already
+                self.ctx.journal.put_in(tx, batch=next_batch)
         self.ctx.journal.event(now, "settlement", "00", f"batch {batch} closed, next {next_batch}")
 
     async def _send(self, msg: Message) -> Message | None:
