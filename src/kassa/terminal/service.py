@@ -225,14 +225,18 @@ class Transactions:
                        row.stan, row.batch, _balance_note(reply))  # fmt: skip
 
     async def _store_failed(self, txn_id: int, req: TxnRequest) -> Outcome:
+        """The answer came but could not be stored: the row is still pending. It gets its
+        safe state by type (a charge is reversed with reason 96, an advice resent, an
+        inquiry dropped) as soon as the journal can be written again."""
         try:
-            self.ctx.journal.update_txn(txn_id, self.ctx.now_ms(), state=State.IN_DOUBT,
-                                        reversal_reason="96", note="storage_failure")  # fmt: skip
+            self.ctx.journal.update_txn(txn_id, self.ctx.now_ms(), reversal_reason="96")
+            moved = dict(self.pending.settle_pending_rows("storage_failure"))
         except StoreError:
             return Outcome(State.PENDING, "storage_failure", txn_id, req.amount_fen)
-        await self.pending.reverse_all()
-        return Outcome(State.IN_DOUBT, "storage_failure", txn_id, req.amount_fen)
-
+        state = moved.get(txn_id, State.PENDING)
+        if state is State.IN_DOUBT:
+            await self.pending.reverse_all()
+        return Outcome(state, "storage_failure", txn_id, req.amount_fen)
 
 def unfinished_settlement(ctx: Ctx) -> str | None:
     """The batch of a settlement that was started and not finished, if any."""
