@@ -168,3 +168,32 @@ async def test_graceful_stop_answers_what_is_in_flight(host: tuple[Database, Hos
     with db.transaction(write=False) as tx:
         stored = tx.fetchone("SELECT COUNT(*) FROM txns WHERE txn_type = 'sale'")
     assert stored is not None and stored[0] == got  # every answer sent is on disk, and only those
+
+
+async def test_metrics_count_what_the_server_answers(host: tuple[Database, HostCore]) -> None:
+    from kassa.metrics import KassaMetrics
+
+    db, core = host
+    metrics = KassaMetrics()
+    committer = GroupCommitter(db, core, metrics=metrics)
+    committer.start()
+    server = FrameServer(committer.submit, host="127.0.0.1", port=0)
+    await server.start()
+    try:
+        client = await connect(server.port)
+        mak, pik = await sign_on(client)
+        for n in range(2, 5):
+            client.send(sale(f"{n:06d}", 100, mak, pik))
+            await client.receive()
+        client.writer.close()
+    finally:
+        await server.stop()
+        await committer.stop()
+    text = metrics.render().decode()
+    line = next(
+        x
+        for x in text.splitlines()
+        if x.startswith("kassa_authorisations_total{") and 'code="00"' in x
+    )
+    assert 'txn_type="sale"' in line and line.endswith(" 3.0")
+    assert "kassa_authorisation_seconds_bucket" in text

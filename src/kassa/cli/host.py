@@ -21,7 +21,9 @@ from kassa.host.check import check_host
 from kassa.host.loader import parse_reference
 from kassa.host.runtime import open_host, parse_listen
 from kassa.host.service import serve as serve_host
+from kassa.metrics import KassaMetrics, start_metrics_server
 from kassa.net.tls import make_self_signed, server_context
+from kassa.store import connect
 
 app = typer.Typer(help="The acquirer host: serve terminals, load and manage reference data.",
                   no_args_is_help=True)  # fmt: skip
@@ -46,6 +48,9 @@ def serve(
     risk_rules: Annotated[
         Path | None, typer.Option("--risk-rules", help="risk rules TOML (default: shipped rules)")
     ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="serve Prometheus /metrics on 127.0.0.1")
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Serve UnionPay-dialect terminals over TCP (or TLS) until interrupted."""
@@ -60,13 +65,19 @@ def serve(
         if not (tls_cert and tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
         context = server_context(tls_cert, tls_key)
+    metrics = server = None
+    if metrics_port is not None:
+        metrics = KassaMetrics(connect(runtime.db.url))  # its own connection for scrapes
+        server = start_metrics_server(metrics, metrics_port)
     try:
-        asyncio.run(_serve(runtime, host, port, context))
+        asyncio.run(_serve(runtime, host, port, context, metrics))
     finally:
+        if server is not None:
+            server.shutdown()
         runtime.close()
 
 
-async def _serve(runtime: object, host: str, port: int, context: object) -> None:
+async def _serve(runtime: object, host: str, port: int, context: object, metrics: object) -> None:
     from kassa.host.runtime import HostRuntime
 
     assert isinstance(runtime, HostRuntime)
@@ -79,7 +90,7 @@ async def _serve(runtime: object, host: str, port: int, context: object) -> None
     def ready(bound: int) -> None:
         typer.echo(f"kassa host listening on {host}:{bound}", err=True)
 
-    await serve_host(runtime.db, runtime.core, host, port, context, ready, stop)  # type: ignore[arg-type]
+    await serve_host(runtime.db, runtime.core, host, port, context, ready, stop, metrics)  # type: ignore[arg-type]
 
 
 @app.command("load")

@@ -64,6 +64,7 @@ class HostCore:
         self.netmgmt = NetMgmt(secrets, config.acquirer_id, rand)
         self.financial = Financial(secrets, config, rand)
         self.financial.risk = risk
+        self.last: tuple[str, str] | None = None  # (kind, F39) of the last answer, for metrics
 
     def handle(self, tx: Transaction, body: bytes, now_ms: int) -> bytes | None:
         """Answer one frame body; None means: send nothing and close the connection."""
@@ -177,6 +178,7 @@ class HostCore:
                 fields.pop(number, None)
         response_mti = _response_mti(ctx.msg.mti)
         msg = Message(response_mti, fields)
+        self.last = (_kind_of(ctx.msg), str(fields.get(39, "")))
         if reply.record is not None:
             self._record(ctx, reply, msg)
         raw = self._with_mac(ctx, msg)
@@ -225,6 +227,18 @@ class HostCore:
         except CryptoError:  # pragma: no cover - no keys involved
             return None
         return Frame(frame.tpdu, frame.header, encode(msg)).to_bytes()[2:]
+
+
+def _kind_of(msg: Message) -> str:
+    """What a request was, for metrics: a transaction type, reversal, or management."""
+    if msg.mti == "0400":
+        return "reversal"
+    if msg.mti in ("0500", "0320"):
+        return "settlement"
+    if msg.mti in ("0800", "0820"):
+        return "management"
+    txn = identify(msg)
+    return txn.value if txn else "other"
 
 
 def _response_mti(mti: str) -> str:

@@ -19,22 +19,30 @@ from concurrent.futures import ThreadPoolExecutor
 from kassa.clock import SYSTEM, Clock
 from kassa.errors import StoreError
 from kassa.host.core import HostCore
+from kassa.metrics import KassaMetrics
 from kassa.net.server import FrameServer
 from kassa.store import Database
 
 log = logging.getLogger("kassa.host")
 
 group_size_max = 512
-_Item = tuple[bytes, "asyncio.Future[bytes | None]"]
+_Item = tuple[bytes, "asyncio.Future[bytes | None]", float]
 
 
 class GroupCommitter:
     """Feeds frames to the core in grouped transactions on a dedicated thread."""
 
-    def __init__(self, db: Database, core: HostCore, clock: Clock = SYSTEM) -> None:
+    def __init__(
+        self,
+        db: Database,
+        core: HostCore,
+        clock: Clock = SYSTEM,
+        metrics: KassaMetrics | None = None,
+    ) -> None:
         self.db = db
         self.core = core
         self.clock = clock
+        self.metrics = metrics
         self.groups = 0
         self.requests = 0
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -46,7 +54,7 @@ class GroupCommitter:
 
     async def submit(self, body: bytes) -> bytes | None:
         future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((body, future))
+        await self._queue.put((body, future, self.clock.monotonic_s()))
         return await future
 
     async def _run(self) -> None:
@@ -59,24 +67,37 @@ class GroupCommitter:
                 answers = await loop.run_in_executor(self._pool, self._commit, group)
             except StoreError as exc:
                 log.error("group of %d not committed: %s", len(group), exc)
-                answers = [None] * len(group)  # no answer: terminals reverse, nothing stands
-            for (_, future), answer in zip(group, answers, strict=True):
+                answers = [(None, None)] * len(group)  # no answer: terminals reverse
+            done_s = self.clock.monotonic_s()
+            for (_, future, started_s), (answer, outcome) in zip(group, answers, strict=True):
                 if not future.done():
                     future.set_result(answer)
+                if self.metrics is not None and outcome is not None:
+                    self._count(outcome, done_s - started_s)
 
-    def _commit(self, group: list[_Item]) -> list[bytes | None]:
-        answers: list[bytes | None] = []
+    def _count(self, outcome: tuple[str, str], seconds: float) -> None:
+        assert self.metrics is not None
+        kind, code = outcome
+        if kind == "reversal":
+            self.metrics.reversal(code)
+        elif kind not in ("management", "settlement"):
+            self.metrics.authorisation(kind, code, seconds)
+
+    def _commit(self, group: list[_Item]) -> list[tuple[bytes | None, tuple[str, str] | None]]:
+        answers: list[tuple[bytes | None, tuple[str, str] | None]] = []
         now_ms = self.clock.now_ms()
         with self.db.transaction() as tx:
-            for body, _ in group:
+            for body, _, _ in group:
                 try:
+                    self.core.last = None
                     with tx.savepoint():
-                        answers.append(self.core.handle(tx, body, now_ms))
+                        answer = self.core.handle(tx, body, now_ms)
+                    answers.append((answer, self.core.last))
                 except StoreError:
                     raise
                 except Exception:
                     log.exception("request failed inside the host core; connection closed")
-                    answers.append(None)
+                    answers.append((None, None))
         self.groups += 1
         self.requests += len(group)
         return answers
@@ -97,9 +118,10 @@ async def serve(
     ssl_context: ssl.SSLContext | None = None,
     ready: Callable[[int], None] | None = None,
     stop: asyncio.Event | None = None,
+    metrics: KassaMetrics | None = None,
 ) -> None:
     """Run the host until `stop` is set (or forever); graceful on the way out."""
-    committer = GroupCommitter(db, core)
+    committer = GroupCommitter(db, core, metrics=metrics)
     committer.start()
     server = FrameServer(committer.submit, host=host, port=port, ssl_context=ssl_context)
     await server.start()
