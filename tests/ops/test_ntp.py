@@ -145,6 +145,7 @@ def _reply(sent: int, first: int = 0x24, stratum: int = 2, transmit: int | None 
         (_reply(7, transmit=0), "no transmit timestamp"),
         (_reply(7)[:40], "40 bytes"),
     ],
+    ids=["mode-3", "kiss-of-death", "leap-alarm", "stratum-16", "no-transmit", "short"],
 )
 def test_untrustworthy_answers_are_refused(packet: bytes, why: str) -> None:
     said = parse_reply(packet, 7, time.time_ns() // 1_000_000)

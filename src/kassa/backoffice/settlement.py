@@ -50,11 +50,19 @@ CAPTURE_TYPES = ("sale", "completion", "completion_advice", "offline_sale", "off
 UNDO_TYPES = ("void", "completion_void", "reversal")
 _MERCHANT_PREFIX = "merchant:"
 # Rows that moved merchant money: approved once (voided/reversed ones were approved first).
+# A transaction the risk rules held is not paid until a supervisor releases it in the
+# console (with anything that undoes it): it waits for a later day, or for ever if declined.
+_HELD = (
+    "SELECT 1 FROM risk_alerts a JOIN txns h ON h.tid = a.tid AND h.batch = a.batch"
+    " AND h.stan = a.stan AND h.mti <> '0400' WHERE a.action = 'hold' AND a.review <> 'released'"
+    " AND (h.id = t.id OR h.id = t.orig_id)"
+)
 _PENDING = (
     " FROM txns t JOIN ledger_postings p ON p.entry_id = t.entry_id AND p.account LIKE ?"
     " LEFT JOIN txn_settlement s ON s.txn_id = t.id"
     " WHERE s.txn_id IS NULL AND t.created_ms < ? AND t.status IN ('approved', 'voided',"
     " 'reversed')"
+    f" AND NOT EXISTS ({_HELD})"
 )
 
 
