@@ -38,10 +38,15 @@ class Ctx:
     risk_event: Any = None  # the kassa.risk.RiskEvent of a card transaction, once known
     extra: dict[int, str] = field(default_factory=dict)
 
+    local_time: datetime | None = None
+
     @property
     def local(self) -> datetime:
-        tz = timezone(timedelta(minutes=self.utc_offset_minutes))
-        return datetime.fromtimestamp(self.now_ms / 1000, UTC).astimezone(tz)
+        """The host's local time of this request (computed once: it is asked often)."""
+        if self.local_time is None:
+            tz = timezone(timedelta(minutes=self.utc_offset_minutes))
+            self.local_time = datetime.fromtimestamp(self.now_ms / 1000, UTC).astimezone(tz)
+        return self.local_time
 
     @property
     def settle_date(self) -> str:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import ssl
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,11 +22,12 @@ from kassa.errors import StoreError
 from kassa.host.core import HostCore
 from kassa.metrics import KassaMetrics
 from kassa.net.server import FrameServer
-from kassa.store import Database
+from kassa.store import Database, TransientError
 
 log = logging.getLogger("kassa.host")
 
 group_size_max = 512
+group_retries_max = 3
 _Item = tuple[bytes, "asyncio.Future[bytes | None]", float]
 
 
@@ -64,7 +66,7 @@ class GroupCommitter:
             while len(group) < group_size_max and not self._queue.empty():
                 group.append(self._queue.get_nowait())
             try:
-                answers = await loop.run_in_executor(self._pool, self._commit, group)
+                answers = await loop.run_in_executor(self._pool, self._commit_retrying, group)
             except StoreError as exc:
                 log.error("group of %d not committed: %s", len(group), exc)
                 answers = [(None, None)] * len(group)  # no answer: terminals reverse
@@ -82,6 +84,19 @@ class GroupCommitter:
             self.metrics.reversal(code)
         elif kind not in ("management", "settlement"):
             self.metrics.authorisation(kind, code, seconds)
+
+    def _commit_retrying(
+        self, group: list[_Item]
+    ) -> list[tuple[bytes | None, tuple[str, str] | None]]:
+        """A group aborted by a deadlock or serialization failure (two host nodes on one
+        PostgreSQL) committed nothing: it is simply handled again, a few times."""
+        for attempt in range(group_retries_max):
+            try:
+                return self._commit(group)
+            except TransientError as exc:
+                log.warning("group of %d retried (%d): %s", len(group), attempt + 1, exc)
+                time.sleep(0.005 * (attempt + 1))
+        return self._commit(group)
 
     def _commit(self, group: list[_Item]) -> list[tuple[bytes | None, tuple[str, str] | None]]:
         answers: list[tuple[bytes | None, tuple[str, str] | None]] = []

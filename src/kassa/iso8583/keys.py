@@ -25,6 +25,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
@@ -61,6 +62,9 @@ _WEAK_DES_KEYS = frozenset(
 )
 
 
+_ECB_CACHE_SIZE = 4096
+
+
 def _algorithm(key: bytes) -> TripleDES:
     """Single DES for an 8-byte key, two-key triple DES for a 16-byte key."""
     if len(key) == 8:
@@ -75,17 +79,24 @@ def _check_blocks(data: bytes) -> None:
         raise CryptoError(f"DES data must be a non-empty multiple of 8 bytes, not {len(data)}")
 
 
+@lru_cache(maxsize=_ECB_CACHE_SIZE)
+def _ecb(key: bytes) -> Cipher[modes.ECB]:
+    """The ECB cipher of one key, built once: building it costs more than using it, and a
+    host uses the same few thousand working keys all day."""
+    return Cipher(_algorithm(key), modes.ECB())
+
+
 def des_encrypt_ecb(key: bytes, data: bytes) -> bytes:
     """Encrypt whole 8-byte blocks with ECB: DES for an 8-byte key, 3DES for a 16-byte key."""
     _check_blocks(data)
-    encryptor = Cipher(_algorithm(key), modes.ECB()).encryptor()
+    encryptor = _ecb(bytes(key)).encryptor()
     return encryptor.update(data) + encryptor.finalize()
 
 
 def des_decrypt_ecb(key: bytes, data: bytes) -> bytes:
     """Inverse of `des_encrypt_ecb`."""
     _check_blocks(data)
-    decryptor = Cipher(_algorithm(key), modes.ECB()).decryptor()
+    decryptor = _ecb(bytes(key)).decryptor()
     return decryptor.update(data) + decryptor.finalize()
 
 

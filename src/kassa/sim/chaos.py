@@ -96,11 +96,12 @@ class Chaos:
         self.zygote = Zygote(workdir / "calls") if fork else None
         self.run: Runner = self.zygote.run if self.zygote is not None else run_cli
         # An exec'd `kassa` spends its first second importing: kills must reach past that.
-        self.kill_window_s = (0.01, 0.8) if fork else (0.5, 4.0)
+        self.kill_window_s = (0.005, 0.4) if fork else (0.5, 4.0)
         self.report = ChaosReport(seed, 0, terminals, db_url.split(":", 1)[0])
         self.host = HostProcess(workdir / "host", db_url)
         self.homes = {tid_of(i): workdir / f"term{i}" for i in range(terminals)}
         self.shown: list[Shown] = []
+        self.must_settle: set[str] = set()
         self.proxy: ProxyThread | None = None
         self._lock = threading.Lock()
 
@@ -122,7 +123,7 @@ class Chaos:
         refuse = rng.random() < 0.15
         cut = rng.choice((0, 0, 1, 2))
         host_kill_s = rng.uniform(*self.kill_window_s) if rng.random() < 0.15 else None
-        steps = [self._step() for _ in self.homes]
+        steps = [self._step(tid) for tid in self.homes]
         self.proxy.refuse(refuse)
         self.proxy.cut(cut)
         faults.update({"proxy_refusing_cycle": int(refuse), "proxy_cuts_armed": cut})
@@ -147,9 +148,11 @@ class Chaos:
             faults["host_restart"] += 1
         self.report.cycles += 1
 
-    def _step(self) -> Step:
+    def _step(self, tid: str) -> Step:
         rng = self.rng
         op = rng.choices(("sale", "balance", "settle"), (80, 10, 10))[0]
+        if tid in self.must_settle:  # the cashier finishes the settlement first, as told
+            op = "settle"
         fen = rng.randint(1, 500_000)
         points = SETTLE_POINTS if op == "settle" else SALE_POINTS
         fault = rng.random()
@@ -177,6 +180,8 @@ class Chaos:
             report.faults[f"power_cut:{step.power_cut}"] += 1
         if ran.killed:
             report.faults["terminal_sigkill"] += 1
+        elif step.kill_after_s is not None:
+            report.faults["terminal_sigkill_too_late"] += 1  # it had finished already
         if ran.returncode < 0:
             report.outcomes["killed"] += 1
             return
@@ -189,6 +194,10 @@ class Chaos:
             report.outcomes[f"{step.op}:refused"] += 1  # a one-line error, e.g. settle first
             return
         outcome = "approved" if doc.get("approved") or doc.get("ok") else doc.get("state")
+        if doc.get("code") == "settlement_interrupted":
+            self.must_settle.add(tid)
+        elif step.op == "settle" and doc.get("ok"):
+            self.must_settle.discard(tid)
         report.outcomes[f"{step.op}:{outcome or doc.get('code')}"] += 1
         if step.op == "sale" and doc.get("stan") and doc.get("batch"):
             self.shown.append(

@@ -3,7 +3,8 @@
 Starting a `kassa` process costs about a second of imports; a chaos cycle is mostly that.
 `Zygote` starts one helper process that imports the command line once and then forks one
 child per command: the child sets its environment, points stdin/stdout/stderr at files,
-runs `kassa.cli.main()` with the command's arguments and exits with its status. Each
+runs `kassa.cli.main()` with the command's arguments (in `cwd`, by default its own
+scratch directory) and exits with its status. Each
 child is a real process with its own pid: SIGKILL and the drill's power cuts hit it
 exactly as they hit an exec'd `kassa`. The helper imports and nothing else (no thread,
 no connection, no event loop), so a child starts from the state a fresh process has.
@@ -36,6 +37,7 @@ _poll_s = 0.005
 def _child(request: dict[str, Any]) -> int:
     """In the forked child: become `kassa ARGV` and return its exit status."""
     work = Path(request["dir"])
+    os.chdir(request.get("cwd") or work)
     os.environ.clear()
     os.environ.update(request["env"])
     (work / "stdin").write_text(request["stdin"], encoding="utf-8")
@@ -70,27 +72,31 @@ def serve() -> None:
     """The helper: import once, then fork a child per request until stdin closes."""
     import kassa.cli  # noqa: F401  # the whole point: paid once, shared by every child
 
-    requests = sys.stdin.buffer
     children: dict[int, int] = {}
+    pending = b""  # read from the raw fd: a buffered reader would hide lines from select
     open_input = True
     while open_input or children:
-        readable, _, _ = select.select([requests] if open_input else [], [], [], _poll_s)
+        readable, _, _ = select.select([0] if open_input else [], [], [], _poll_s)
         if readable:
-            line = requests.readline()
-            if not line:
-                open_input = False
-                continue
-            request = json.loads(line)
-            pid = os.fork()
-            if pid == 0:
-                os._exit(_child(request))
-            children[pid] = request["id"]
-            _reply({"id": request["id"], "pid": pid})
+            data = os.read(0, 1 << 16)
+            open_input = bool(data)
+            pending += data
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            _fork(json.loads(line), children)
         while children:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
             _reply({"id": children.pop(pid), "status": os.waitstatus_to_exitcode(status)})
+
+
+def _fork(request: dict[str, Any], children: dict[int, int]) -> None:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(_child(request))
+    children[pid] = request["id"]
+    _reply({"id": request["id"], "pid": pid})
 
 
 def _reply(doc: dict[str, Any]) -> None:
@@ -109,8 +115,9 @@ class _Call:
 class Zygote:
     """The client: `run` is `chaos_rig.run_cli` through the helper; safe from any thread."""
 
-    def __init__(self, scratch: Path) -> None:
+    def __init__(self, scratch: Path, cwd: Path | None = None) -> None:
         self.scratch = scratch
+        self.cwd = cwd
         self._proc = subprocess.Popen(
             [sys.executable, "-c", "from kassa.sim.chaos_fork import serve; serve()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ),
@@ -144,7 +151,8 @@ class Zygote:
             work = self.scratch / f"call{ident}"
             work.mkdir(parents=True)
             request = {"id": ident, "argv": list(args), "env": child_env(home, **(env or {})),
-                       "dir": str(work), "stdin": stdin}  # fmt: skip
+                       "dir": str(work), "stdin": stdin,
+                       "cwd": str(self.cwd) if self.cwd else None}  # fmt: skip
             assert self._proc.stdin is not None
             self._proc.stdin.write(json.dumps(request) + "\n")
             self._proc.stdin.flush()
@@ -166,3 +174,5 @@ class Zygote:
         self._proc.stdin.close()
         self._proc.wait(timeout=process_timeout_s)
         self._reader.join(timeout=10)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()

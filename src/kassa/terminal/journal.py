@@ -214,10 +214,15 @@ class Journal:
     def event(self, now_ms: int, kind: str, code: str | None, detail: str,
               txn_id: int | None = None) -> None:  # fmt: skip
         with self.db.transaction() as tx:
-            tx.execute(
-                "INSERT INTO events (at_ms, kind, code, txn_id, detail) VALUES (?, ?, ?, ?, ?)",
-                (now_ms, kind, code, txn_id, detail),
-            )
+            self.event_in(tx, now_ms, kind, code, detail, txn_id)
+
+    @staticmethod
+    def event_in(tx: Transaction, now_ms: int, kind: str, code: str | None, detail: str,
+                 txn_id: int | None = None) -> None:  # fmt: skip
+        tx.execute(
+            "INSERT INTO events (at_ms, kind, code, txn_id, detail) VALUES (?, ?, ?, ?, ?)",
+            (now_ms, kind, code, txn_id, detail),
+        )
 
     def add_print_job(self, tx: Transaction, txn_id: int | None, kind: str, copy: str,
                       payload: bytes, now_ms: int) -> None:  # fmt: skip

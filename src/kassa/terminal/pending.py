@@ -58,21 +58,19 @@ class Pending:
         """Give every row left `pending` (a power cut, or a store that failed after the
         answer) its safe state: reversible -> in doubt (reason 98), advice -> resend with
         the same STAN, inquiry -> no answer. No row is pending while nothing is in flight."""
-        ctx, moved = self.ctx, []
-        for row in ctx.journal.in_states(State.PENDING):
-            extra: dict[str, Any]
-            if row.reversible:
-                state, extra = State.IN_DOUBT, {"reversal_reason": row.reversal_reason or "98",
-                                                "request_sealed": None}  # fmt: skip
-            elif row.txn_type in _ADVICE_TYPES:
-                state, extra = State.RESEND, {}
-            else:
-                state, extra = State.NO_ANSWER, {"request_sealed": None}
-            ctx.journal.update_txn(row.id, ctx.now_ms(), state=state, note=note, **extra)
-            ctx.journal.event(
-                ctx.now_ms(), "recovered", note, f"{row.txn_type} {state.value}", row.id
-            )
-            moved.append((row.id, state))
+        ctx, moved = self.ctx, list[tuple[int, State]]()
+        rows = ctx.journal.in_states(State.PENDING)
+        if not rows:
+            return moved
+        now = ctx.now_ms()
+        with ctx.journal.db.transaction() as tx:  # one commit for all, however many
+            for row in rows:
+                state, extra = _safe_state(row.reversible, row.txn_type, row.reversal_reason)
+                ctx.journal.update_txn(row.id, now, tx, state=state, note=note, **extra)
+                ctx.journal.event_in(
+                    tx, now, "recovered", note, f"{row.txn_type} {state.value}", row.id
+                )
+                moved.append((row.id, state))
         return moved
 
     async def resolve(self) -> bool:
@@ -172,6 +170,18 @@ class Pending:
             )
             self.receipts.flush()
         return True
+
+
+def _safe_state(
+    reversible: bool, txn_type: str, reason: str | None
+) -> tuple[State, dict[str, Any]]:
+    """Where a row left pending goes: a charge to reversal, an advice to resend, an
+    inquiry to "no answer" (nothing to undo)."""
+    if reversible:
+        return State.IN_DOUBT, {"reversal_reason": reason or "98", "request_sealed": None}
+    if txn_type in _ADVICE_TYPES:
+        return State.RESEND, {}
+    return State.NO_ANSWER, {"request_sealed": None}
 
 
 def _attempts(ctx: Ctx, txn_id: int) -> int:

@@ -238,6 +238,7 @@ class Transactions:
             await self.pending.reverse_all()
         return Outcome(state, "storage_failure", txn_id, req.amount_fen)
 
+
 def unfinished_settlement(ctx: Ctx) -> str | None:
     """The batch of a settlement that was started and not finished, if any."""
     with ctx.journal.db.transaction(write=False) as tx:
