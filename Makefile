@@ -40,8 +40,11 @@ unit: $(DEVSTAMP) sysdeps
 
 test: lint typecheck unit
 
-bench: $(DEVSTAMP)
+bench: $(DEVSTAMP) sysdeps
 	$(BIN)/python benchmarks/codec.py
+	$(BIN)/python benchmarks/host.py --quick
+	$(BIN)/python benchmarks/terminal.py --quick
+	$(BIN)/python benchmarks/recon.py --quick
 
 # The deterministic fault simulator over many seeds (a few minutes per 10,000 on 2 cores).
 soak: $(DEVSTAMP)

@@ -1,0 +1,134 @@
+"""The server side of benchmarks/host.py, run as its own process (own CPU accounting).
+
+    python benchmarks/hostproc.py kassa --db URL --home DIR [--risk-rules FILE]
+    python benchmarks/hostproc.py echo
+
+`kassa`: the real host, built exactly as `kassa host serve` builds it (`open_host`, then
+`GroupCommitter` + `FrameServer` as in `kassa.host.service.serve`), wired here by hand
+only so that the committer's counters (groups, requests) can be reported.
+`echo`: the floor of Python's overhead, a bare asyncio Protocol + pyiso8583 server that
+decodes each request, builds a 0210 from it and encodes it (no database, no MAC).
+
+Both print `READY <port>` once listening and `STATS <json>` on SIGUSR1; SIGTERM stops them.
+The open-file limit is raised to the hard limit so that 10,000 terminals fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import iso8583
+from benchkit import raise_nofile
+from kassa.iso8583.dialect import PYISO_SPEC
+
+_ECHOED = ("2", "3", "4", "11", "14", "22", "25", "41", "42", "49", "60")
+
+
+def stats_line(doc: dict[str, Any]) -> None:
+    print("STATS " + json.dumps(doc), flush=True)
+
+
+async def run_kassa(db: str, home: Path, rules: Path | None) -> None:
+    from kassa.host.runtime import open_host
+    from kassa.host.service import GroupCommitter
+    from kassa.net.server import FrameServer
+
+    runtime = open_host(db, home, rules)
+    committer = GroupCommitter(runtime.db, runtime.core)
+    committer.start()
+    server = FrameServer(committer.submit, host="127.0.0.1", port=0)
+    await server.start()
+
+    def report() -> None:
+        stats_line({"groups": committer.groups, "requests": committer.requests,
+                    "connections": server.connection_count})  # fmt: skip
+
+    await _until_stopped(server.port, report)
+    await server.stop(grace_s=2.0)
+    await committer.stop()
+    report()
+    runtime.close()
+
+
+class EchoProtocol(asyncio.Protocol):
+    """Length-prefixed frames in; a 0210 built from each request out."""
+
+    served = 0
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= 2:
+            size = int.from_bytes(self.buffer[:2], "big")
+            if len(self.buffer) < 2 + size:
+                return
+            body, self.buffer = self.buffer[2 : 2 + size], self.buffer[2 + size :]
+            assert self.transport is not None
+            self.transport.write(answer(body))
+            EchoProtocol.served += 1
+
+
+def answer(body: bytes) -> bytes:
+    """TPDU (source and destination swapped) + header + a 0210/0410/0810 for the request."""
+    tpdu, header, message = body[:5], body[5:11], body[11:]
+    request, _ = iso8583.decode(message, PYISO_SPEC)
+    reply = {k: request[k] for k in _ECHOED if k in request}
+    local = time.localtime()
+    reply.update(t=request["t"][:2] + str(int(request["t"][2]) + 1) + request["t"][3],
+                 **{"12": time.strftime("%H%M%S", local), "13": time.strftime("%m%d", local),
+                    "32": "48520000", "37": "000000000001", "38": "123456", "39": "00"})  # fmt: skip
+    raw, _ = iso8583.encode(reply, PYISO_SPEC)
+    out = tpdu[:1] + tpdu[3:5] + tpdu[1:3] + header + bytes(raw)
+    return len(out).to_bytes(2, "big") + out
+
+
+async def run_echo() -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(EchoProtocol, "127.0.0.1", 0, backlog=4096)
+    port = server.sockets[0].getsockname()[1]
+    await _until_stopped(port, lambda: stats_line({"requests": EchoProtocol.served}))
+    server.close()
+
+
+async def _until_stopped(port: int, report: Any) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, report)
+    print(f"READY {port}", flush=True)
+    await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=("kassa", "echo"))
+    parser.add_argument("--db")
+    parser.add_argument("--home", type=Path)
+    parser.add_argument("--risk-rules", type=Path)
+    args = parser.parse_args()
+    raise_nofile(1 << 20)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.kind == "echo":
+        asyncio.run(run_echo())
+    else:
+        asyncio.run(run_kassa(args.db, args.home, args.risk_rules))
+
+
+if __name__ == "__main__":
+    main()
