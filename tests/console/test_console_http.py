@@ -304,3 +304,9 @@ def test_terminals_show_what_the_host_knows(world: World) -> None:
     assert (terminal["tid"], terminal["online"], terminal["batch"]) == ("12345678", True, "000001")
     world.clock.advance(11 * 60_000)  # quiet for longer than the online window
     assert login(world, "view01").get("/api/terminals").json()["terminals"][0]["online"] is False
+
+
+def test_metrics_for_the_local_machine(world: World) -> None:
+    answer = client(world).get("/metrics")
+    assert answer.status_code == 200
+    assert "kassa_settlements" in answer.text or "kassa_scrape_errors_total" in answer.text

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from kassa.cli._audit import record as audit_record
 from kassa.clock import SYSTEM
 from kassa.errors import ConfigError, InputError, StoreError
 from kassa.home import kassa_home
@@ -112,6 +113,7 @@ def run(
             progress=progress,
         )
     m = result.manifest
+    audit_record(home, "backup.run", m.id, {"kind": m.kind, "size_bytes": m.size_bytes})
     of = f" of {m.parent}" if m.parent else ""
     typer.echo(
         f"backup {m.id}: {m.kind}{of}, {_size(m.size_bytes)}, "
@@ -182,6 +184,9 @@ def restore(
         now_ms=SYSTEM.now_ms,
         utc_offset_minutes=load_policy(base).utc_offset_minutes,
     )
+    audit_record(home, "restore.run", report.backup_id or at,
+                 {"restored": list(report.restored), "ok": report.ok,
+                  "pre_restore_backup": report.pre_restore_id})  # fmt: skip
     if report.pre_restore_id:
         typer.echo(f"backup of the data before the restore: {report.pre_restore_id}")
     typer.echo(f"restored {', '.join(report.restored)} from backup {report.backup_id}")
@@ -268,4 +273,5 @@ def auto_backup(home: Path | None, reason: str, db: str | None = None,
         return "none (no database or journal yet: nothing to lose)"
     result = bk.run_backup(repo, secret, targets, kind="full", reason=reason,
                            logs_dir=base / "logs", now_ms=SYSTEM.now_ms)  # fmt: skip
+    audit_record(home, "backup.run", result.manifest.id, {"kind": "full", "reason": reason})
     return result.manifest.id

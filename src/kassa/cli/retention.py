@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kassa.cli._audit import record as audit_record
 from kassa.clock import SYSTEM
 from kassa.errors import InputError
 from kassa.home import kassa_home
@@ -132,4 +133,6 @@ def apply(
         raise InputError("purging cannot be undone: look at `kassa retention plan`, then add --yes")
     plans = _run(home, host_db, backups, verbose, apply=True)
     scrubbed = sum(len(p.scrub_ids) for p in plans)
-    typer.echo(f"purged {sum(p.purge_count for p in plans)} rows, scrubbed {scrubbed}")
+    purged = sum(p.purge_count for p in plans)
+    audit_record(home, "retention.apply", "purge", {"purged": purged, "scrubbed": scrubbed})
+    typer.echo(f"purged {purged} rows, scrubbed {scrubbed}")

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kassa.cli._audit import record as audit_record
 from kassa.clock import SYSTEM
 from kassa.errors import InputError
 from kassa.home import kassa_home
@@ -106,7 +107,9 @@ def apply(
             f"would install {pick.path.name} over {updater.installed() or '(none)'}; add --yes"
         )
         return
-    _report(updater.apply(directory, version, allow_downgrade, no_rollback))
+    outcome = updater.apply(directory, version, allow_downgrade, no_rollback)
+    audit_record(home, "update.apply", pick.path.name, {"allow_downgrade": allow_downgrade})
+    _report(outcome)
 
 
 @app.command("rollback")
@@ -119,7 +122,9 @@ def rollback(
     """Reinstall the version that was installed before the last update."""
     if not yes:
         raise InputError("rolling back replaces the installed software: add --yes")
-    _report(_updater(home, python, dist).rollback())
+    outcome = _updater(home, python, dist).rollback()
+    audit_record(home, "update.rollback", dist, {})
+    _report(outcome)
 
 
 @app.command("history")

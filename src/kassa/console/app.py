@@ -48,6 +48,7 @@ from kassa.console.i18n import text
 from kassa.console.web import LoginRequired, NotFound, Refused, Services, lang_of, render
 from kassa.errors import KassaError
 from kassa.host.masterkey import load_master_key
+from kassa.metrics import CONTENT_TYPE, KassaMetrics
 from kassa.store import Database, migrate
 from kassa.vault import derive_key
 
@@ -108,10 +109,24 @@ def create_app(
         api,
     ):
         app.include_router(module.router)
+    _metrics_route(app, KassaMetrics(db))
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     _handlers(app)
     app.middleware("http")(_headers)
     return app
+
+
+def _metrics_route(app: FastAPI, metrics: KassaMetrics) -> None:
+    """Prometheus figures read from the host database at each scrape (settlements, open
+    alerts, differences, problem records). Served to the local machine only: they name
+    terminals and merchants."""
+
+    @app.get("/metrics", include_in_schema=False)
+    def scrape(request: Request) -> Response:
+        client = request.client.host if request.client else ""
+        if client not in ("127.0.0.1", "::1", "localhost"):
+            return Response("metrics are served to the local machine only\n", 403)
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
 
 async def _headers(
