@@ -18,6 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings as _hypothesis_settings
+
+# Speed is measured in benchmarks, never asserted in tests: on a loaded 2-core machine a
+# single example can take far longer than hypothesis's 200 ms default deadline.
+_hypothesis_settings.register_profile("kassa", deadline=None)
+_hypothesis_settings.load_profile("kassa")
+
 
 if TYPE_CHECKING:
     from pgserver import PgServer, PgServerError, find_bin_dir, start_server

@@ -30,6 +30,8 @@ _NUMERIC: Final = frozenset(n for n, d in FIELDS.items() if d.kind is Kind.N)
 _TRACKS: Final = frozenset(n for n, d in FIELDS.items() if d.kind is Kind.Z)
 _BITMAP_OFFSET: Final = 2  # MTI is two BCD bytes
 _FIELDS_OFFSET: Final = 10  # MTI + 8-byte primary bitmap
+_KEY: Final = {n: str(n) for n in FIELDS}
+_NUMBER: Final = {str(n): n for n in FIELDS}
 MAC_FIELD: Final = 64
 MAC_SIZE: Final = 8
 
@@ -38,7 +40,7 @@ def encode(msg: Message) -> bytes:
     """The wire bytes of `msg`, from the MTI to the last field."""
     doc: dict[str, str] = {"t": msg.mti}
     for number, value in msg.fields.items():
-        doc[str(number)] = value
+        doc[_KEY[number]] = value
     try:
         data, _ = iso8583.encode(doc, _SPEC)
     except PyIsoEncodeError as exc:  # values are pre-checked; this is a safety net
@@ -63,10 +65,11 @@ def decode(data: bytes, base_offset: int = 0) -> Message:
         ) from None
     fields: dict[int, str] = {}
     for key, value in doc_dec.items():
-        if key in ("t", "p"):
+        number = _NUMBER.get(key)
+        if number is None:  # "t", "p": MTI and bitmap, checked above
             continue
-        number = int(key)
-        if (number in _NUMERIC and value and not (value.isascii() and value.isdigit())) or (
+        # pyiso8583 gives b-encoded data as upper-case hex, so isdigit() is a BCD check.
+        if (number in _NUMERIC and value and not value.isdigit()) or (
             number in _TRACKS and not _Z_DIGITS.issuperset(value)
         ):
             offset = base_offset + _field_offset(doc_enc, number)
