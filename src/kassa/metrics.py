@@ -54,6 +54,11 @@ _QUERIES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
      " GROUP BY kind, class"),
     ("kassa_problems_open", "Open problem records, by kind.", ("kind",),
      "SELECT kind, COUNT(*) FROM problems WHERE status = 'open' GROUP BY kind"),
+    ("kassa_saf_depth", "Store-and-forward depth each terminal last reported (0820/362).",
+     ("tid",),
+     "SELECT e.tid, CAST(e.code AS INTEGER) FROM events e WHERE e.kind = 'terminal_status'"
+     " AND e.id = (SELECT MAX(x.id) FROM events x WHERE x.kind = 'terminal_status'"
+     " AND x.tid = e.tid)"),
 )  # fmt: skip
 
 

@@ -266,3 +266,15 @@ async def test_the_terminals_faults_are_visible_at_the_host(rig: Rig) -> None:
     with rig.db.transaction(write=False) as tx:
         again = tx.fetchall("SELECT detail FROM events WHERE kind = 'terminal_faults'")
     assert len(again) == 1  # nothing new to report: nothing sent twice
+
+
+async def test_store_and_forward_depth_reaches_the_host_metrics(rig: Rig) -> None:
+    from kassa.metrics import KassaMetrics
+
+    await rig.terminal.sign_on()
+    rig.schedule.add(Fault.DROP_REQUEST)
+    assert (await rig.sale(1_000)).state is State.OFFLINE
+    rig.schedule.add(None).add(Fault.DROP_REQUEST)  # sign-on answered; its upload attempt fails
+    await rig.terminal.sign_on()
+    text = KassaMetrics(rig.db).render().decode()
+    assert 'kassa_saf_depth{tid="12345678"} 1.0' in text

@@ -46,8 +46,11 @@ class NetMgmt:
         if ctx.msg.mti == "0820" and code == Code.STATUS_UPLOAD:
             repo.touch_terminal(ctx.tx, terminal.tid, ctx.now_ms)
             text = _ascii(ctx.msg.get(62))
-            if text:
-                repo.log_event(ctx.tx, ctx.now_ms, terminal.tid, "terminal_faults", None, text)
+            saf, _, faults = text.partition(";") if text.startswith("saf=") else ("", "", text)
+            if saf[4:].isdigit():
+                repo.log_event(ctx.tx, ctx.now_ms, terminal.tid, "terminal_status", saf[4:], saf)
+            if faults:
+                repo.log_event(ctx.tx, ctx.now_ms, terminal.tid, "terminal_faults", None, faults)
             return Reply("00", drop=(11,))
         if ctx.msg.mti == "0820" and code == Code.ECHO:
             repo.touch_terminal(ctx.tx, terminal.tid, ctx.now_ms)

@@ -65,10 +65,13 @@ class Terminal:
         return result
 
     async def report_faults(self) -> None:
-        """Let the host see this terminal's faults since the last report (0820 / 362)."""
+        """Status upload (0820 / 362): the store-and-forward depth, and the faults since the
+        last report, so that the host (its metrics and console) sees every terminal."""
         since = int(self.journal.get("faults_reported_ms", "0") or 0)
         summary = terminal_fault_summary(self.journal, since)
-        if summary and await upload_faults(self.ctx, fault_summary_text(summary)):
+        depth = len(self.journal.in_states(State.OFFLINE))
+        text = f"saf={depth};" + (fault_summary_text(summary, 500) if summary else "")
+        if await upload_faults(self.ctx, text) and summary:
             self.journal.put(faults_reported_ms=str(self.ctx.now_ms() + 1))
 
     async def sign_off(self) -> SignOnResult:
