@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit bench soak sysdeps clean
+.PHONY: demo test lint typecheck unit bench soak fuzz sysdeps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,8 @@ sysdeps:
 	@bash scripts/sysdeps.sh
 
 lint: $(DEVSTAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks fuzz
+	$(BIN)/ruff format --check src tests benchmarks fuzz
 
 typecheck: $(DEVSTAMP)
 	$(BIN)/mypy
@@ -46,9 +46,18 @@ bench: $(DEVSTAMP) sysdeps
 	$(BIN)/python benchmarks/terminal.py --quick
 	$(BIN)/python benchmarks/recon.py --quick
 
-# The deterministic fault simulator over many seeds (a few minutes per 10,000 on 2 cores).
-soak: $(DEVSTAMP)
-	$(BIN)/kassa sim --seeds 100000 --jobs 0
+# Long proof runs: the simulator over 100,000 seeds, real-process chaos on SQLite and
+# PostgreSQL for many cycles, and the decoder under coverage-guided fuzzing.
+FUZZ_SECONDS ?= 600
+CHAOS_CYCLES ?= 300
+soak: $(DEVSTAMP) sysdeps
+	$(BIN)/kassa sim --seeds 100000 --jobs 2
+	KASSA_CHAOS_CYCLES=$(CHAOS_CYCLES) KASSA_CHAOS_SEED=$$(date +%s) $(BIN)/pytest -q tests/chaos -k keeps_the_promise
+
+fuzz: $(DEVSTAMP)
+	$(BIN)/pip install -q -e '.[dev,fuzz]'
+	$(BIN)/python fuzz/seed_corpus.py fuzz/corpus/decode
+	$(BIN)/python fuzz/fuzz_decode.py -max_total_time=$(FUZZ_SECONDS) -max_len=1200 fuzz/corpus/decode
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

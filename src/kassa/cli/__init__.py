@@ -29,6 +29,7 @@ from kassa.cli import (
 )
 from kassa.cli import sim as sim_cli
 from kassa.errors import KassaError
+from kassa.ops.leaks import leaks as leaks_cli
 
 app = typer.Typer(
     name="kassa",
@@ -49,6 +50,10 @@ app.add_typer(recon.app, name="recon")
 app.add_typer(problem.app, name="problem")
 app.command("sim")(sim_cli.sim)
 app.command("console")(console.console)
+leaks_app = typer.Typer(help="Scan files for card data at rest (PAN, track 2, clear PIN blocks).",
+                        no_args_is_help=True)  # fmt: skip
+leaks_app.command("scan")(leaks_cli)
+app.add_typer(leaks_app, name="leaks")
 app.command("explain")(explain.explain)
 app.command("doctor")(doctor.doctor)
 app.command("drill")(drill.drill)
@@ -78,4 +83,11 @@ def main() -> None:
         app()
     except KassaError as exc:
         typer.echo(f"kassa: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:  # a path the system refuses (too long, missing, not allowed)
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(f"kassa: {where}{exc.strerror or exc}", err=True)
+        sys.exit(2)
+    except OverflowError as exc:  # a number beyond what the system takes
+        typer.echo(f"kassa: a number is too large: {exc}", err=True)
         sys.exit(2)

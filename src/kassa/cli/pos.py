@@ -256,7 +256,7 @@ def settle(
 @app.command("status")
 def status() -> None:
     """Signed on? keys? pending reversals? store-and-forward queue? receipts? clock?"""
-    info = _with_terminal(lambda t: _async(t.status()), recover=False)
+    info = _with_terminal(lambda t: _async(t.status()))  # recovery first: nothing hidden
     info["printer"] = _printer_state()
     if _STATE["json"]:
         typer.echo(json.dumps(info, ensure_ascii=False))

@@ -77,6 +77,9 @@ class HostCore:
             msg = decode(frame.message, frame.message_offset)
         except DecodeError as exc:
             return self._format_error(tx, frame, exc, now_ms)
+        if msg.mti[2] in "13579":  # a response (0110, 0210, ...) is never a request
+            log.warning("a response MTI %s sent as a request: dropped", msg.mti)
+            return None
         ctx = Ctx(tx, msg, frame.header, now_ms, self.config.utc_offset_minutes)
         reply = self._dispatch(ctx)
         return self._finish(ctx, frame, reply)

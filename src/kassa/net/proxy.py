@@ -79,7 +79,12 @@ class FaultProxy:
         """Both directions at once, so a close on either side reaches the other at once."""
         upstream = asyncio.ensure_future(self._forward(reader, up_writer, False))
         downstream = asyncio.ensure_future(self._forward(up_reader, writer, True))
-        _, pending = await asyncio.wait({upstream, downstream}, return_when=asyncio.FIRST_COMPLETED)
+        done, pending = await asyncio.wait(
+            {upstream, downstream}, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in done:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                task.result()  # a reset line is a normal end; never leave it unretrieved
         for task in pending:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, OSError):

@@ -25,7 +25,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from kassa.sim.chaos_check import Shown, check_run
 from kassa.sim.chaos_fork import Zygote
@@ -37,6 +36,7 @@ from kassa.sim.chaos_rig import (
     ProxyThread,
     Ran,
     Runner,
+    each,
     pos,
     run_cli,
     setup_terminal,
@@ -111,7 +111,7 @@ class Chaos:
         port = self.proxy.start()
         for tid, home in self.homes.items():
             setup_terminal(home, tid, port)
-        signed = _each(list(self.homes.values()), self._sign_on)
+        signed = each(list(self.homes.values()), self._sign_on)
         for tid, done in zip(self.homes, signed, strict=True):
             if done.returncode != 0:
                 raise RuntimeError(f"terminal {tid} cannot sign on: {done.stderr.strip()}")
@@ -206,7 +206,7 @@ class Chaos:
 
     def recover_all(self) -> None:
         """Faults off, host up: every terminal recovers, resolves and settles."""
-        settled = _each(list(self.homes.values()), self._recover_and_settle)
+        settled = each(list(self.homes.values()), self._recover_and_settle)
         for tid, ok in zip(self.homes, settled, strict=True):
             if not ok:
                 self.report.violations.append(f"{tid} did not recover and settle")
@@ -242,24 +242,6 @@ class Chaos:
         if any("Traceback" in line for line in self.host.stderr_lines):
             self.report.violations.append("host traceback: " + "".join(self.host.stderr_lines))
         self.report.violations += check_run(self.host.db_url, self.homes, self.shown)
-
-
-T = TypeVar("T")
-
-
-def _each(homes: list[Path], work: Callable[[Path], T]) -> list[T]:
-    """`work` on every terminal home at once, one thread each; results in order."""
-    results: list[T | None] = [None] * len(homes)
-
-    def one(index: int) -> None:
-        results[index] = work(homes[index])
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(homes))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return [r for r in results if r is not None]
 
 
 def run_chaos(workdir: Path, db_url: str | None, seed: int, cycles: int, terminals: int = 3,

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -164,6 +165,7 @@ class Zygote:
             call.ended.wait(process_timeout_s)
         out = (work / "stdout").read_text(encoding="utf-8", errors="replace")
         err = (work / "stderr").read_text(encoding="utf-8", errors="replace")
+        shutil.rmtree(work, ignore_errors=True)  # its stdin held a swipe and a PIN
         with self._lock:
             del self._calls[ident]
         status = call.status if call.status is not None else -signal.SIGKILL

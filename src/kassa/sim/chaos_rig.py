@@ -18,10 +18,10 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from kassa.auth import AuthSettings, Role
 from kassa.auth.store import OperatorStore
@@ -125,15 +125,16 @@ def pos(run: Runner, home: Path, *args: str, stdin: str = "", kill_after_s: floa
     return run(home, ("pos", "--home", str(home), "--json", *args), stdin, kill_after_s, env)
 
 
-def setup_terminal(home: Path, tid: str, port: int) -> None:
-    """Configure a terminal home with the TMK and a cashier who may sign on."""
+def setup_terminal(home: Path, tid: str, port: int, **extra: str) -> None:
+    """Configure a terminal home with the TMK and a cashier who may sign on; `extra`
+    settings as `kassa pos config` takes them (printer="file:///...")."""
     if os.environ.get(DEVICE_KEY_ENV):
         raise ConfigError(f"unset {DEVICE_KEY_ENV}: the rig's terminals keep their own keys")
     journal = open_journal(home)
     try:
         config = journal.config()
         settings = {"tid": tid, "mid": MID, "hosts": f"127.0.0.1:{port}",
-                    "response_timeout_ms": "5000"}  # fmt: skip
+                    "response_timeout_ms": "5000", **extra}  # fmt: skip
         for key, value in settings.items():
             config = config.updated(key, value)
         journal.save_config(config)
@@ -167,6 +168,7 @@ class HostProcess:
         ref = self.home / "chaos-ref.toml"
         ref.write_text(reference_toml(terminals), encoding="utf-8")
         done = run_cli(self.home, ("host", "load", str(ref), "--db", self.db_url))
+        ref.unlink()  # test PANs and PINs in the clear: not left where a leak scan looks
         if done.returncode != 0:
             raise ConfigError(f"host load failed: {done.stderr.strip()}")
 
@@ -260,3 +262,21 @@ class ProxyThread:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+T = TypeVar("T")
+
+
+def each(homes: list[Path], work: Callable[[Path], T]) -> list[T]:
+    """`work` on every terminal home at once, one thread each; results in order."""
+    results: list[T | None] = [None] * len(homes)
+
+    def one(index: int) -> None:
+        results[index] = work(homes[index])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(homes))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [r for r in results if r is not None]

@@ -9,10 +9,12 @@ A seed fixes everything: the same seed gives the same trace, step for step.
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,21 @@ TERMINALS_DEFAULT = 2
 OPERATIONS_PER_TERMINAL = 10
 
 
+@contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """The simulator injects faults on purpose and its trace says what happened: the
+    terminal's and host's own log lines about those faults would only be noise. The
+    logger is put back as it was afterwards."""
+    kassa_log = logging.getLogger("kassa")
+    saved = (kassa_log.handlers[:], kassa_log.propagate)
+    kassa_log.handlers[:] = [logging.NullHandler()]
+    kassa_log.propagate = False
+    try:
+        yield
+    finally:
+        kassa_log.handlers[:], kassa_log.propagate = saved
+
+
 def run_seed(
     seed: int,
     terminals: int = TERMINALS_DEFAULT,
@@ -35,6 +52,11 @@ def run_seed(
 ) -> SeedResult:
     """One trading day for `seed`, with `terminals` tills (1..8), `operations` in all
     (default 10 per till), under injected faults unless `faults` is False."""
+    with _quiet_logs():
+        return _run_seed(seed, terminals, operations, faults)
+
+
+def _run_seed(seed: int, terminals: int, operations: int | None, faults: bool) -> SeedResult:
     if not 1 <= terminals <= TERMINALS_MAX:
         raise ValueError(f"terminals must be 1..{TERMINALS_MAX}, got {terminals}")
     where = Path(tempfile.mkdtemp(prefix=f"kassa-sim-{seed}-", dir=scratch()))
