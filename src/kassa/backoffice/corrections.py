@@ -43,6 +43,7 @@ from kassa.auth.store import OperatorStore
 from kassa.backoffice.recon_schema import DiffRecord, dumps, load_difference
 from kassa.errors import InputError
 from kassa.host import repo
+from kassa.host.records import CAPTURE_TYPES
 from kassa.money import Amount
 from kassa.store import Database, Row, Transaction
 
@@ -69,8 +70,7 @@ ALLOWED_PAIRS = frozenset({
     ("merchant", "suspense"), ("card", "suspense"), ("suspense", "card"),
     ("merchant", "fee_income"), ("fee_income", "merchant"),
 })  # fmt: skip
-DEBIT_TYPES = frozenset({"sale", "completion", "completion_advice", "offline_sale",
-                         "offline_upload"})  # fmt: skip
+DEBIT_TYPES = frozenset(CAPTURE_TYPES)
 CREDIT_TYPES = frozenset({"refund", "void", "completion_void"})
 _RRN = re.compile(r"[0-9]{12}")
 

@@ -40,13 +40,12 @@ from kassa.backoffice.fees import FeeSchedule, RefundFees, refund_fee_return
 from kassa.backoffice.schema import Cutoff, DayResult, MerchantSettlement, load_day, owed_before
 from kassa.errors import InputError, StoreError
 from kassa.host import repo
-from kassa.host.records import TxnRow
+from kassa.host.records import CAPTURE_TYPES, TxnRow
 from kassa.ledger import FEE_INCOME, correction, fee, merchant_account, settlement_payout
 from kassa.store import ConstraintError, Database, Transaction
 
 __all__ = ["CAPTURE_TYPES", "UNDO_TYPES", "run_day"]
 
-CAPTURE_TYPES = ("sale", "completion", "completion_advice", "offline_sale", "offline_upload")
 UNDO_TYPES = ("void", "completion_void", "reversal")
 _MERCHANT_PREFIX = "merchant:"
 # Rows that moved merchant money: approved once (voided/reversed ones were approved first).

@@ -109,7 +109,11 @@ def preauth(amount: Annotated[str, typer.Argument(help="yuan")], icc: Icc = None
     _card_txn(TxnType.PREAUTH, _amount(amount), icc)
 
 
-def _original_by_trace(trace: str) -> tuple[Original, int, int | None]:
+def _original_by_trace(trace: str, txn_type: str | None = None) -> tuple[Original, int, int | None]:
+    """The original (and its journal id and amount) of the current batch, by trace; of the
+    given type when one is named."""
+    if not trace.isdigit():
+        raise InputError(f"--trace {trace!r}: a trace number is up to 6 digits")
     journal = open_journal(_STATE["home"])
     try:
         rows = journal.txns(
@@ -120,6 +124,8 @@ def _original_by_trace(trace: str) -> tuple[Original, int, int | None]:
     if not rows:
         raise InputError(f"trace {trace}: no such transaction in the current batch")
     row = rows[-1]
+    if txn_type is not None and row.txn_type != txn_type:
+        raise InputError(f"trace {trace} is not a {txn_type} of this batch")
     return (
         Original(row.batch, row.stan, row.host_date, row.rrn, row.auth_code),
         row.id,
@@ -132,8 +138,6 @@ def void(
     trace: Annotated[str, typer.Option("--trace", help="trace (STAN) of the sale")], icc: Icc = None
 ) -> None:
     """消费撤销 Void a sale of the current batch by its trace number."""
-    if not trace.isdigit():
-        raise InputError(f"--trace {trace!r}: a trace number is up to 6 digits")
     original, orig_id, amount = _original_by_trace(trace)
     _card_txn(TxnType.VOID, amount, icc, original, orig_id, pin=False)
 
@@ -173,7 +177,7 @@ def preauth_void(
     icc: Icc = None,
 ) -> None:
     """预授权撤销 Release a pre-authorisation of the current batch (funds unheld)."""
-    original, orig_id, amount = _original_of(trace, "preauth")
+    original, orig_id, amount = _original_by_trace(trace, "preauth")
     _card_txn(TxnType.PREAUTH_VOID, amount, icc, original, orig_id)
 
 
@@ -183,22 +187,8 @@ def complete_void(
     icc: Icc = None,
 ) -> None:
     """预授权完成撤销 Void a pre-authorisation completion (the hold comes back)."""
-    original, orig_id, amount = _original_of(trace, "completion")
+    original, orig_id, amount = _original_by_trace(trace, "completion")
     _card_txn(TxnType.COMPLETION_VOID, amount, icc, original, orig_id)
-
-
-def _original_of(trace: str, txn_type: str) -> tuple[Original, int, int | None]:
-    if not trace.isdigit():
-        raise InputError(f"--trace {trace!r}: a trace number is up to 6 digits")
-    original, orig_id, amount = _original_by_trace(trace)
-    journal = open_journal(_STATE["home"])
-    try:
-        row = journal.txn(orig_id)
-    finally:
-        journal.close()
-    if row is None or row.txn_type != txn_type:
-        raise InputError(f"trace {trace} is not a {txn_type} of this batch")
-    return original, orig_id, amount
 
 
 @app.command("signon")

@@ -9,6 +9,7 @@ code. Running a reconciliation against an uploaded bank statement is an operator
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -144,26 +145,25 @@ def _checked(ctx: Ctx, correction_id: int) -> int:
     return found[0].diff_id
 
 
+def _review(ctx: Ctx, correction_id: int, decide: Callable[[], object], done: str) -> Response:
+    """Run a checker's decision on a correction; the form again with the reason if refused."""
+    diff_id = _checked(ctx, correction_id)
+    try:
+        decide()
+    except KassaError as exc:
+        return _diff_page(ctx, diff_id, 400, str(exc))
+    ctx.session.notice = f"{ctx.t('recon.correction')} {correction_id}: {ctx.t(done)}"
+    return RedirectResponse(f"/recon/diff/{diff_id}", status_code=303)
+
+
 @router.post("/recon/correction/{correction_id}/approve", response_class=HTMLResponse)
 def approve(
     ctx: Supervisor, correction_id: int, password: FormText = "", code: FormText = ""
 ) -> Response:
-    diff_id = _checked(ctx, correction_id)
-    try:
-        corr.approve(
-            ctx.services.db,
-            ctx.services.store,
-            correction_id,
-            ctx.user,
-            password,
-            code.strip(),
-            ctx.now_ms(),
-            ctx.services.audit,
-        )
-    except KassaError as exc:
-        return _diff_page(ctx, diff_id, 400, str(exc))
-    ctx.session.notice = f"{ctx.t('recon.correction')} {correction_id}: {ctx.t('recon.approved')}"
-    return RedirectResponse(f"/recon/diff/{diff_id}", status_code=303)
+    s = ctx.services
+    return _review(ctx, correction_id, lambda: corr.approve(
+        s.db, s.store, correction_id, ctx.user, password, code.strip(), ctx.now_ms(), s.audit,
+    ), "recon.approved")  # fmt: skip
 
 
 @router.post("/recon/correction/{correction_id}/reject", response_class=HTMLResponse)
@@ -174,25 +174,15 @@ def reject(
     password: FormText = "",
     code: FormText = "",
 ) -> Response:
-    diff_id = _checked(ctx, correction_id)
-    try:
+    s = ctx.services
+
+    def decide() -> object:
         if not reason.strip():
             raise InputError("say why the correction is rejected")
-        corr.reject(
-            ctx.services.db,
-            ctx.services.store,
-            correction_id,
-            ctx.user,
-            password,
-            code.strip(),
-            reason.strip(),
-            ctx.now_ms(),
-            ctx.services.audit,
-        )
-    except KassaError as exc:
-        return _diff_page(ctx, diff_id, 400, str(exc))
-    ctx.session.notice = f"{ctx.t('recon.correction')} {correction_id}: {ctx.t('recon.rejected')}"
-    return RedirectResponse(f"/recon/diff/{diff_id}", status_code=303)
+        return corr.reject(s.db, s.store, correction_id, ctx.user, password, code.strip(),
+                           reason.strip(), ctx.now_ms(), s.audit)  # fmt: skip
+
+    return _review(ctx, correction_id, decide, "recon.rejected")
 
 
 @router.post("/recon/diff/{diff_id}/accept", response_class=HTMLResponse)

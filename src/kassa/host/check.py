@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 from kassa import ledger
 from kassa.host import repo
+from kassa.host.records import CAPTURE_TYPES
 from kassa.store import Transaction
-
-CAPTURE_TYPES = ("sale", "completion", "completion_advice", "offline_sale", "offline_upload")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from kassa.host.settle import handle_batch_upload, handle_settlement
 from kassa.iso8583 import MTI_NAMES, Message, codec, decode, encode
 from kassa.iso8583.framing import Frame, HeaderMode, split_body
 from kassa.iso8583.mac import MacAlgorithm, compute_mac, verify_mac
-from kassa.iso8583.transactions import identify
+from kassa.iso8583.transactions import identify, response_mti
 from kassa.risk import RiskEngine
 from kassa.store import Transaction
 
@@ -179,8 +179,7 @@ class HostCore:
             fields.update(reply.fields)
             for number in reply.drop:
                 fields.pop(number, None)
-        response_mti = _response_mti(ctx.msg.mti)
-        msg = Message(response_mti, fields)
+        msg = Message(response_mti(ctx.msg.mti), fields)
         self.last = (_kind_of(ctx.msg), str(fields.get(39, "")))
         if reply.record is not None:
             self._record(ctx, reply, msg)
@@ -226,7 +225,7 @@ class HostCore:
         if mti not in MTI_NAMES or mti[2] in "13579":
             return None
         try:
-            msg = Message(_response_mti(mti), {39: "30"})
+            msg = Message(response_mti(mti), {39: "30"})
         except CryptoError:  # pragma: no cover - no keys involved
             return None
         return Frame(frame.tpdu, frame.header, encode(msg)).to_bytes()[2:]
@@ -242,7 +241,3 @@ def _kind_of(msg: Message) -> str:
         return "management"
     txn = identify(msg)
     return txn.value if txn else "other"
-
-
-def _response_mti(mti: str) -> str:
-    return mti[:2] + str(int(mti[2]) + 1) + mti[3]

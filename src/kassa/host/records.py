@@ -63,6 +63,11 @@ class Card:
     wrong_pin_count: int
 
 
+# Host transaction types whose approval captures money from a card for a merchant: the
+# settlement debits, the anchors of `kassa host check`, what retention keeps with the ledger.
+CAPTURE_TYPES = ("sale", "completion", "completion_advice", "offline_sale", "offline_upload")
+
+
 class TxnStatus(StrEnum):
     APPROVED = "approved"
     DECLINED = "declined"

@@ -14,7 +14,7 @@ from kassa.errors import DecodeError
 from kassa.host import repo
 from kassa.host.context import Ctx
 from kassa.host.netmgmt import allocate_rrn
-from kassa.host.records import TxnStatus
+from kassa.host.records import CAPTURE_TYPES, TxnStatus
 from kassa.host.reply import Reply
 from kassa.iso8583.fields import (
     Field48BatchUpload,
@@ -24,7 +24,7 @@ from kassa.iso8583.fields import (
     SettlementTotals,
 )
 
-DEBIT_TYPES = ("sale", "completion", "completion_advice", "offline_sale", "offline_upload")
+DEBIT_TYPES = CAPTURE_TYPES
 CREDIT_TYPES = ("refund",)
 _ZERO = SettlementTotals(0, 0, 0, 0)
 

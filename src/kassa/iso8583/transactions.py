@@ -44,11 +44,16 @@ class TxnSpec:
 
     @property
     def response_mti(self) -> str:
-        return self.mti[:2] + str(int(self.mti[2]) + 1) + self.mti[3]
+        return response_mti(self.mti)
 
     @property
     def reversal_mti(self) -> str:
         return "0400"
+
+
+def response_mti(mti: str) -> str:
+    """The MTI that answers `mti`: the third digit plus one (0200 -> 0210, 0800 -> 0810)."""
+    return mti[:2] + str(int(mti[2]) + 1) + mti[3]
 
 
 _T = TxnType

@@ -45,15 +45,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from kassa.errors import ConfigError
+from kassa.host.records import CAPTURE_TYPES as HOST_CAPTURE_TYPES
 from kassa.terminal.states import FINAL, State
 
 DAY_MS = 86_400_000
 host_txn_years_min = 5  # PBOC order 2007 no. 2, art. 29
 days_max = 36_500
 # Host txn types whose approval is the anchor of a ledger capture (`kassa.host.check`).
-CAPTURE_TYPES = frozenset(
-    {"sale", "completion", "completion_advice", "offline_sale", "offline_upload"}
-)
+CAPTURE_TYPES = frozenset(HOST_CAPTURE_TYPES)
 _FINAL_VALUES = frozenset(s.value for s in FINAL)
 
 

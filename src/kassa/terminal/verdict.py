@@ -15,6 +15,7 @@ from kassa.iso8583 import Message, codec, decode
 from kassa.iso8583.framing import Frame, HeaderMode, split_body
 from kassa.iso8583.keys import WorkingKeys
 from kassa.iso8583.mac import verify_mac
+from kassa.iso8583.transactions import response_mti
 from kassa.terminal.states import Event
 
 
@@ -25,10 +26,6 @@ class Verdict:
     resign_on: bool = False
     reply: Message | None = None
     why: str = ""
-
-
-def _response_mti(mti: str) -> str:
-    return mti[:2] + str(int(mti[2]) + 1) + mti[3]
 
 
 def judge(request: Message, body: bytes, keys: WorkingKeys | None, mode: HeaderMode) -> Verdict:
@@ -56,7 +53,7 @@ def judge(request: Message, body: bytes, keys: WorkingKeys | None, mode: HeaderM
 
 
 def _mismatch(request: Message, reply: Message) -> str:
-    if reply.mti != _response_mti(request.mti):
+    if reply.mti != response_mti(request.mti):
         return f"answer MTI {reply.mti} does not answer {request.mti}"
     for number, name in ((11, "STAN"), (41, "terminal")):
         if number in request and reply.get(number) not in (None, request[number]):
