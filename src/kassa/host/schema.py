@@ -11,6 +11,10 @@ is a projection of the postings kept in the same transaction, checked by `kassa 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from kassa.store.url import Dialect
+
 COMPONENT = "host"
 
 _V1 = """
@@ -176,7 +180,38 @@ CREATE TABLE risk_alerts (
 CREATE INDEX risk_alerts_open ON risk_alerts(review, at_ms);
 """
 
-MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+# Settlement and reconciliation walk postings by account and txns by ledger entry; on
+# PostgreSQL the RRN comes from a sequence (no row lock held to the group's commit, which
+# deadlocked two host nodes: see host.netmgmt.allocate_rrn), started past the counter.
+_V3_INDEXES = """
+CREATE INDEX ledger_postings_account ON ledger_postings(account, entry_id);
+CREATE INDEX txns_entry ON txns(entry_id);
+"""
+_V3: dict[Dialect, str] = {
+    "sqlite": _V3_INDEXES,
+    "postgresql": _V3_INDEXES
+    + """
+CREATE SEQUENCE rrn_seq;
+SELECT setval('rrn_seq', (SELECT value FROM counters WHERE name = 'rrn') + 1, false);
+""",
+}
+
+# Every risk observation, so that the counters are shared by host nodes and survive a
+# restart (host.riskfeed); pruned past the longest rule window.
+_V4 = """
+CREATE TABLE risk_feed (
+    id {pk},
+    node TEXT NOT NULL,
+    at_ms {bigint} NOT NULL,
+    event TEXT NOT NULL,
+    code TEXT NOT NULL
+);
+CREATE INDEX risk_feed_at ON risk_feed(at_ms);
+"""
+
+MIGRATIONS: tuple[tuple[int, str, str | Mapping[Dialect, str]], ...] = (
     (1, "initial host schema", _V1),
     (2, "risk alerts", _V2),
+    (3, "posting and entry indexes, rrn sequence", _V3),
+    (4, "risk feed", _V4),
 )
