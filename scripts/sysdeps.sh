@@ -9,6 +9,8 @@ if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then need+=(postgresql); fi
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 [ -n "$(ls /usr/share/fonts/truetype/wqy 2>/dev/null)" ] || need+=(fonts-wqy-microhei)
+# The SFTP backup target is tested against a real OpenSSH server on loopback.
+command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing system packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -8,9 +8,8 @@ set. The policy is read from ``$KASSA_HOME/backup.toml`` (see `kassa.ops.backup.
 from __future__ import annotations
 
 import sys
-import tomllib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -21,8 +20,20 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from kassa.cli._audit import record as audit_record
+from kassa.cli.backup_remote import (
+    HostDbOpt,
+    HostKeyOpt,
+    KnownHostsOpt,
+    RemoteOpt,
+    SshKeyOpt,
+    copy_out,
+    host_db,
+    load_config,
+    remote_target,
+    verify_remote,
+)
 from kassa.clock import SYSTEM
-from kassa.errors import ConfigError, InputError, StoreError
+from kassa.errors import InputError
 from kassa.home import kassa_home
 from kassa.ops import backup as bk
 from kassa.ops.backup.policy import BackupInfo
@@ -48,14 +59,7 @@ def _context(home: Path | None, to: Path | None) -> tuple[Path, bk.Repository, b
 
 def load_policy(home: Path) -> bk.Policy:
     """The policy in ``home/backup.toml``, or the defaults when there is none."""
-    path = home / "backup.toml"
-    if not path.is_file():
-        return bk.Policy()
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    return bk.parse_policy(doc, str(path))
+    return bk.parse_policy(load_config(home), str(home / "backup.toml"))
 
 
 @contextmanager
@@ -89,17 +93,20 @@ def run(
     db: DbOpt = None,
     journal: JournalOpt = None,
     to: RepoOpt = None,
-    remote: Annotated[
-        Path | None, typer.Option("--remote", help="also copy to this directory and verify")
-    ] = None,
+    remote: RemoteOpt = None,
+    ssh_key: SshKeyOpt = None,
+    known_hosts: KnownHostsOpt = None,
+    host_key: HostKeyOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Back up the host database, the terminal journal and the logs, online."""
+    """Back up the host database, the terminal journal and the logs, online; with
+    --remote, also copy it (and the backups it builds on) there and read it back."""
     if full and incremental:
         raise InputError("--full and --incremental exclude each other")
     from kassa.host.runtime import default_db_url
 
     base, repo, secret = _context(home, to)
+    target = remote_target(base, remote, ssh_key, known_hosts, host_key)
     targets = bk.targets_for(base, db, journal, default_db_url(base))
     with _progress() as progress:
         result = bk.run_backup(
@@ -121,12 +128,8 @@ def run(
     )
     for note in m.notes:
         typer.echo(f"  note: {note}")
-    if remote is not None:
-        copies = bk.copy_to_remote(repo, bk.chain(repo, m), remote)
-        for copy in copies:
-            typer.echo(f"  remote {copy.path}: {'OK' if copy.ok else 'FAILED'} ({copy.detail})")
-        if not all(c.ok for c in copies):
-            raise StoreError(f"remote copy to {remote} did not verify; the local backup is fine")
+    if target is not None:
+        copy_out(repo, m, target)
 
 
 @app.command("verify")
@@ -136,10 +139,20 @@ def verify(
         str | None, typer.Option("--db", help="PostgreSQL server for the scratch test restore")
     ] = None,
     to: RepoOpt = None,
+    remote: RemoteOpt = None,
+    ssh_key: SshKeyOpt = None,
+    known_hosts: KnownHostsOpt = None,
+    host_key: HostKeyOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Decrypt and check every piece, then test-restore into a scratch place."""
-    _, repo, secret = _context(home, to)
+    """Decrypt and check every piece, then test-restore into a scratch place; with
+    --remote, of the remote copy (fetched into a scratch place first)."""
+    base, repo, secret = _context(home, to)
+    target = remote_target(base, remote, ssh_key, known_hosts, host_key)
+    if target is not None:
+        verify_remote(repo, secret, target, backup_id or "latest", db,
+                      load_policy(base).utc_offset_minutes)  # fmt: skip
+        return
     if backup_id is None:
         backups = repo.manifests()
         if not backups:
@@ -160,11 +173,23 @@ def restore(
     db: DbOpt = None,
     journal: JournalOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="overwrite live data without asking")] = False,
+    host_db_url: HostDbOpt = None,
     to: RepoOpt = None,
+    remote: RemoteOpt = None,
+    ssh_key: SshKeyOpt = None,
+    known_hosts: KnownHostsOpt = None,
+    host_key: HostKeyOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Restore to a point in time (a backup of the current data is taken first)."""
+    """Restore to a point in time (a backup of the current data is taken first); with
+    --remote, from the remote copy. A restored terminal journal is then reconciled with
+    the host: what the host holds and the journal lacks is brought back or listed."""
+    from kassa.host.runtime import default_db_url
+
     base, repo, secret = _context(home, to)
+    target = remote_target(base, remote, ssh_key, known_hosts, host_key)
+    host = host_db(base, host_db_url, default_db_url(base))
+    offset = load_policy(base).utc_offset_minutes
     overrides: dict[str, DbUrl] = {}
     if db is not None:
         overrides["db"] = parse_db_url(db)
@@ -174,16 +199,14 @@ def restore(
     def confirm(question: str) -> bool:
         return sys.stdin.isatty() and typer.confirm(question, default=False)
 
-    report = bk.restore(
-        repo,
-        secret,
-        at=at,
-        overrides=overrides,
-        yes=yes,
-        confirm=confirm,
-        now_ms=SYSTEM.now_ms,
-        utc_offset_minutes=load_policy(base).utc_offset_minutes,
-    )
+    with ExitStack() as stack:
+        source = None
+        if target is not None:
+            source, chosen = stack.enter_context(bk.fetched(repo, target, at, offset))
+            at = chosen.id
+        report = bk.restore(repo, secret, at=at, overrides=overrides, yes=yes, confirm=confirm,
+                            now_ms=SYSTEM.now_ms, utc_offset_minutes=offset, source=source,
+                            host_db=host)  # fmt: skip
     audit_record(home, "restore.run", report.backup_id or at,
                  {"restored": list(report.restored), "ok": report.ok,
                   "pre_restore_backup": report.pre_restore_id})  # fmt: skip
@@ -192,18 +215,33 @@ def restore(
     typer.echo(f"restored {', '.join(report.restored)} from backup {report.backup_id}")
     for check in report.checks:
         typer.echo(f"  {'ok  ' if check.ok else 'BAD '} {check.name}: {check.detail}")
+    for finding in report.findings:
+        typer.echo(f"  {finding.line()}")
     if not report.ok:
         raise typer.Exit(1)
 
 
 @app.command("list")
-def list_backups(to: RepoOpt = None, home: HomeOpt = None) -> None:
-    """Backups with id, kind, time, size, parent and verified status."""
+def list_backups(
+    to: RepoOpt = None,
+    remote: RemoteOpt = None,
+    ssh_key: SshKeyOpt = None,
+    known_hosts: KnownHostsOpt = None,
+    host_key: HostKeyOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Backups with id, kind, time, size, parent and verified status (of --remote)."""
     base, repo, _ = _context(home, to)
     offset = load_policy(base).utc_offset_minutes
+    target = remote_target(base, remote, ssh_key, known_hosts, host_key)
+    if target is not None:
+        with bk.open_remote(target) as fs:
+            found, damaged = bk.remote_manifests(fs)
+    else:
+        found, damaged = repo.manifests(), repo.damaged()
     table = Table("id", "kind", "time", "size", "parent", "verified", "reason")
-    for m in repo.manifests():
-        mark = repo.verified(m.id)
+    for m in found:
+        mark = repo.verified(m.id) if target is None else None
         status = (
             "never"
             if mark is None
@@ -219,7 +257,7 @@ def list_backups(to: RepoOpt = None, home: HomeOpt = None) -> None:
             m.reason,
         )
     Console(width=200).print(table)
-    for problem in repo.damaged():
+    for problem in damaged:
         typer.echo(f"damaged: {problem}", err=True)
 
 
@@ -227,11 +265,25 @@ def list_backups(to: RepoOpt = None, home: HomeOpt = None) -> None:
 def schedule(
     apply: Annotated[bool, typer.Option("--apply", help="delete what retention drops")] = False,
     to: RepoOpt = None,
+    remote: RemoteOpt = None,
+    ssh_key: SshKeyOpt = None,
+    known_hosts: KnownHostsOpt = None,
+    host_key: HostKeyOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Show the backup due now and what retention would delete (`--apply` deletes it)."""
+    """Show the backup due now and what retention would delete (`--apply` deletes it);
+    with --remote, retention of the remote copies."""
     base, repo, _ = _context(home, to)
     policy = load_policy(base)
+    target = remote_target(base, remote, ssh_key, known_hosts, host_key)
+    if target is not None:
+        with bk.open_remote(target) as fs:
+            plan = bk.prune(fs, policy, apply)
+        for backup_id, why in sorted(plan.keep.items()):
+            typer.echo(f"keep   {backup_id}  {why}")
+        for backup_id in plan.delete:
+            typer.echo(f"{'deleted' if apply else 'would delete'} {backup_id} at {fs.where}")
+        return
     infos = [BackupInfo(m.id, m.kind, m.parent, m.started_ms) for m in repo.manifests()]
     due = bk.due(SYSTEM.now_ms(), infos, policy)
     typer.echo(f"due now: {due.kind or 'nothing'}")

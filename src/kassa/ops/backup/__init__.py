@@ -17,17 +17,32 @@ Design in short (details in each module):
   of each piece's plaintext and ciphertext and is authenticated with an HMAC (`manifest`).
 - Written with fsync and renames so a crash never leaves a half backup (`store`).
 - Policy and grandfather-father-son retention are pure (`policy`).
+- Remote copies to a mounted directory or an SFTP server, read back after upload, fetched
+  back for verify and restore, pruned like the local repository (`remote`, `sftp`).
+- A restored terminal journal is reconciled with the host (`journal_recon`).
 """
 
 from __future__ import annotations
 
+from kassa.ops.backup.journal_recon import Finding, JournalRecon, reconcile_journal
 from kassa.ops.backup.keys import PASSPHRASE_ENV, Secret, unlock
 from kassa.ops.backup.manifest import Manifest, Piece, Source
 from kassa.ops.backup.pieces import BadPiece
 from kassa.ops.backup.policy import BackupInfo, Due, Policy, Retention, due, parse_policy, retention
 from kassa.ops.backup.rebuild import Check, VerifyReport, rebuild, verify_backup
-from kassa.ops.backup.restore import RestoreReport, after_restore, choose, restore
+from kassa.ops.backup.remote import (
+    DirFS,
+    RemoteTarget,
+    fetch,
+    fetched,
+    open_remote,
+    prune,
+    push,
+    remote_manifests,
+)
+from kassa.ops.backup.restore import RestoreReport, after_restore, choose, choose_from, restore
 from kassa.ops.backup.run import RunResult, run_backup
+from kassa.ops.backup.sftp import SftpSpec, connect_sftp, parse_sftp_url
 from kassa.ops.backup.store import RemoteCopy, Repository, VerifyMark, chain, copy_to_remote
 from kassa.ops.backup.targets import Target, targets_for
 
@@ -36,16 +51,21 @@ __all__ = [
     "BackupInfo",
     "BadPiece",
     "Check",
+    "DirFS",
     "Due",
+    "Finding",
+    "JournalRecon",
     "Manifest",
     "Piece",
     "Policy",
     "RemoteCopy",
+    "RemoteTarget",
     "Repository",
     "RestoreReport",
     "Retention",
     "RunResult",
     "Secret",
+    "SftpSpec",
     "Source",
     "Target",
     "VerifyMark",
@@ -53,10 +73,20 @@ __all__ = [
     "after_restore",
     "chain",
     "choose",
+    "choose_from",
+    "connect_sftp",
     "copy_to_remote",
     "due",
+    "fetch",
+    "fetched",
+    "open_remote",
     "parse_policy",
+    "parse_sftp_url",
+    "prune",
+    "push",
     "rebuild",
+    "reconcile_journal",
+    "remote_manifests",
     "restore",
     "retention",
     "run_backup",

@@ -11,7 +11,8 @@ Order, so that a failure at any step leaves the live data as it was:
 4. back up the current data (a full backup, reason ``pre-restore <id>``);
 5. restore each database: SQLite through the backup API into the live file, PostgreSQL
    with pg_restore in one transaction;
-6. `after_restore`: integrity_check, and the ledger check for a host database.
+6. `after_restore`: integrity_check, the ledger check for a host database, and for a
+   terminal journal the reconciliation with the host (`journal_recon`).
 
 Stop the host (or the terminal) first: SQLite's locks keep the file sound under a running
 process, but a transaction it commits after the restore would land in the restored data.
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from kassa.errors import ConfigError, InputError
 from kassa.ops.backup import pg_source, sqlite_source
+from kassa.ops.backup.journal_recon import Finding, reconcile_journal
 from kassa.ops.backup.keys import Secret
 from kassa.ops.backup.manifest import Manifest, Source, is_backup_id
 from kassa.ops.backup.rebuild import Check, rebuild, scratch_dir
@@ -44,6 +46,7 @@ class RestoreReport:
     restored: tuple[str, ...]
     pre_restore_id: str | None
     checks: tuple[Check, ...]
+    findings: tuple[Finding, ...] = ()  # journal against host: recovered, 补登, in flight
 
     @property
     def ok(self) -> bool:
@@ -68,9 +71,18 @@ def choose(repo: Repository, at: str, utc_offset_minutes: int) -> Manifest:
     """The backup named by `at`: an id, ``latest``, or the newest at or before a time."""
     if is_backup_id(at):
         return repo.get(at)
-    backups = repo.manifests()
+    return choose_from(repo.manifests(), at, utc_offset_minutes, str(repo.root))
+
+
+def choose_from(backups: list[Manifest], at: str, utc_offset_minutes: int, where: str) -> Manifest:
+    """`choose` among `backups` (oldest first), found at `where`."""
+    if is_backup_id(at):
+        found = [m for m in backups if m.id == at]
+        if not found:
+            raise InputError(f"no backup {at!r} at {where}")
+        return found[0]
     if not backups:
-        raise InputError(f"no backups in {repo.root}")
+        raise InputError(f"no backups in {where}")
     if at == "latest":
         return backups[-1]
     limit_ms = parse_time(at, utc_offset_minutes)
@@ -127,15 +139,23 @@ def restore(
     confirm: Callable[[str], bool],
     now_ms: Callable[[], int],
     utc_offset_minutes: int = 480,
+    source: Repository | None = None,
+    host_db: DbUrl | None = None,
 ) -> RestoreReport:
-    """Restore the databases of the backup chosen by `at` (see the module docstring)."""
-    manifest = choose(repo, at, utc_offset_minutes)
+    """Restore the databases of the backup chosen by `at` (see the module docstring).
+
+    `source` is where the backup is read from (a remote copy fetched into a scratch
+    place), `repo` by default; the pre-restore backup always goes to `repo`. `host_db` is
+    the host database a restored terminal journal is reconciled with (`after_restore`).
+    """
+    origin = source or repo
+    manifest = choose(origin, at, utc_offset_minutes)
     pairs = targets_of(manifest, overrides)
     if not pairs:
         raise InputError(f"backup {manifest.id} holds no database to restore")
     with repo.locked(), scratch_dir(repo) as scratch:
         wanted = {s.name for s, _ in pairs}
-        built = rebuild(repo, secret, manifest, Path(scratch), lambda s: s.name in wanted)
+        built = rebuild(origin, secret, manifest, Path(scratch), lambda s: s.name in wanted)
         live = [t for _, t in pairs if has_data(t.url)]
         if live and not yes:
             places = ", ".join(t.url.display for t in live)
@@ -156,24 +176,32 @@ def restore(
                 now_ms=now_ms,
             )
             pre_id = pre.manifest.id
-        for source, target in pairs:
-            if source.dialect == "sqlite":
+        for held, target in pairs:
+            if held.dialect == "sqlite":
                 assert target.url.path is not None
-                sqlite_source.restore_into(built[source.name], target.url.path)
+                sqlite_source.restore_into(built[held.name], target.url.path)
             else:
                 assert target.url.dsn is not None
-                pg_source.restore_dump(built[source.name], target.url.dsn)
-    checks = after_restore(pairs)
-    return RestoreReport(manifest.id, tuple(t.url.display for _, t in pairs), pre_id, tuple(checks))
+                pg_source.restore_dump(built[held.name], target.url.dsn)
+    checks, findings = after_restore(pairs, manifest, host_db, now_ms())
+    return RestoreReport(
+        manifest.id, tuple(t.url.display for _, t in pairs), pre_id, tuple(checks), findings
+    )
 
 
-def after_restore(restored: list[tuple[Source, Target]]) -> list[Check]:
-    """The checks run on restored databases; returns each with its outcome.
+def after_restore(
+    restored: list[tuple[Source, Target]],
+    manifest: Manifest | None = None,
+    host_db: DbUrl | None = None,
+    now_ms: int = 0,
+) -> tuple[list[Check], tuple[Finding, ...]]:
+    """The checks run on restored databases, each with its outcome, and the findings of
+    the journal's reconciliation with the host.
 
-    Today: SQLite ``integrity_check``, and for a host database the ledger check
-    (`kassa.host.check.check_host`) in one read transaction. Hook for later: after a
-    terminal journal is restored, reconcile it with the host (transactions the host
-    holds that the journal lost) here, and return that check with the others.
+    SQLite ``integrity_check``; for a host database the ledger check
+    (`kassa.host.check.check_host`) in one read transaction; for a terminal journal,
+    `journal_recon.reconcile_journal` against the host database restored alongside, else
+    `host_db`, else the command the back office must run is given.
     """
     from kassa.host.check import check_host
 
@@ -194,4 +222,15 @@ def after_restore(restored: list[tuple[Source, Target]]) -> list[Check]:
                 else "; ".join(report.problems[:3])
             )
             checks.append(Check(f"{source.name}: host ledger check", report.ok, detail))
-    return checks
+    findings: list[Finding] = []
+    hosts = [t.url for s, t in restored if "host" in s.schema_versions]
+    for source, target in restored:
+        if "terminal" in source.schema_versions and target.url.path is not None:
+            assert manifest is not None, "a journal is reconciled against its backup's time"
+            result = reconcile_journal(
+                target.url.path, hosts[0] if hosts else host_db, manifest.started_ms,
+                manifest.id, now_ms,
+            )  # fmt: skip
+            checks.append(result.check)
+            findings.extend(result.findings)
+    return checks, tuple(findings)
