@@ -1,8 +1,8 @@
 """Where a host sale's time goes: the core alone, in process, no network.
 
 Signed-on terminals' sales (real PIN blocks and MACs, built before timing) go through
-`HostCore.handle` in grouped transactions with a savepoint each, as `GroupCommitter`
-runs them, on SQLite in a file on the real disk (or `--db URL`). Prints:
+`HostCore.handle` in grouped transactions, by `GroupCommitter.handle_group` itself, on
+SQLite in a file on the real disk (or `--db URL`). Prints:
 1. sales per second and µs per sale, plain (the ceiling of one host process's core);
 2. every SQL statement a sale runs: count per sale and µs each (timed around
    `Transaction.execute`);
@@ -34,6 +34,7 @@ import benchkit as bk
 import hostload as hl
 from hostparts import DISK_DEFAULT
 from kassa.host.runtime import HostRuntime, open_host
+from kassa.host.service import GroupCommitter
 from kassa.iso8583 import Message, codec, decode, encode
 from kassa.iso8583.framing import split_body
 from kassa.iso8583.mac import compute_mac
@@ -74,12 +75,11 @@ def sales(terms: list[hl.SimTerminal], count: int) -> list[bytes]:
 def run(runtime: HostRuntime, bodies: list[bytes], group: int) -> tuple[float, float]:
     """(wall seconds, CPU seconds of this process) to handle `bodies` in groups."""
     now = int(time.time() * 1000)
+    committer = GroupCommitter(runtime.db, runtime.core)
     started, cpu = time.perf_counter(), time.process_time()
     for start in range(0, len(bodies), group):
-        with runtime.db.transaction() as tx:
-            for body in bodies[start : start + group]:
-                with tx.savepoint():
-                    assert runtime.core.handle(tx, body, now) is not None
+        answers = committer.handle_group(bodies[start : start + group], now)
+        assert all(answer is not None for answer, _ in answers)
     return time.perf_counter() - started, time.process_time() - cpu
 
 

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -115,6 +116,32 @@ async def _until_stopped(port: int, report: Any) -> None:
     await stop.wait()
 
 
+def _run(main: Any) -> None:
+    """Run the server on plain asyncio (as `kassa host serve` does), or on uvloop when
+    KASSA_BENCH_LOOP=uvloop (to measure the difference); under cProfile when
+    KASSA_BENCH_PROFILE is set (main thread only: the event loop and frame server, not
+    the commit thread), written to `<that path>.<pid>`."""
+    if os.environ.get("KASSA_BENCH_LOOP") == "uvloop":
+        import uvloop
+
+        runner: Any = uvloop.run
+    else:
+        runner = asyncio.run
+    profile_to = os.environ.get("KASSA_BENCH_PROFILE")
+    if not profile_to:
+        runner(main)
+        return
+    import cProfile
+
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        runner(main)
+    finally:
+        prof.disable()
+        prof.dump_stats(f"{profile_to}.{os.getpid()}")  # one file per server process
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=("kassa", "echo"))
@@ -127,7 +154,7 @@ def main() -> None:
     if args.kind == "echo":
         asyncio.run(run_echo())
     else:
-        asyncio.run(run_kassa(args.db, args.home, args.risk_rules))
+        _run(run_kassa(args.db, args.home, args.risk_rules))
 
 
 if __name__ == "__main__":

@@ -131,3 +131,32 @@ def _json(event: RiskEvent) -> str:
     from kassa.host.riskfeed import _event_json
 
     return _event_json(event)
+
+
+# -- through the host core -------------------------------------------------------------
+
+
+def test_a_restarted_host_still_declines_a_card_past_its_limit(db_url: str) -> None:
+    """Three approved sales, then the host restarts (a new core, its engine empty): warmed
+    from the feed, it declines the fourth with the rule's 59; a host without the feed
+    would have approved it."""
+    from hostkit import Term, open_host
+
+    from kassa.iso8583.transactions import TxnType
+
+    db, core = open_host(db_url)
+    try:
+        core.financial.risk = engine()
+        core.financial.feed = RiskFeed(core.financial.risk, "before")
+        term = Term(db, core)
+        term.sign_on()
+        assert [term.send(term.request(TxnType.SALE, 100))[39] for _ in range(3)] == ["00"] * 3
+        restarted, cold = engine(), engine()
+        core.financial.risk = restarted
+        core.financial.feed = RiskFeed(restarted, "after")
+        with db.transaction() as tx:
+            assert core.financial.feed.warm(tx, term.now_ms) == 3
+        assert cold.evaluate(sale(term.now_ms)).action is Action.ALLOW
+        assert term.send(term.request(TxnType.SALE, 100))[39] == "59"
+    finally:
+        db.close()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from strategies import messages
 
 from kassa.errors import DecodeError, EncodeError
-from kassa.iso8583 import Message, decode, encode
+from kassa.iso8583 import Message, codec, decode, encode
 from kassa.iso8583.framing import Frame, FrameBuffer, HeaderMode, split_body
 
 SALE = Message(
@@ -211,3 +211,24 @@ def test_header_is_detected_or_configured() -> None:
     assert bare.header is None and decode(bare.message) == SALE
     with pytest.raises(DecodeError, match="header"):
         split_body(bytes.fromhex("6000030000") + b"\x60\x31", HeaderMode.PRESENT)
+
+
+@settings(max_examples=1500, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(messages())
+def test_the_stored_form_cut_from_the_wire_is_the_encoding_without_pan_and_mac(
+    msg: Message,
+) -> None:
+    wire = encode(msg)
+    assert codec.without_pan_and_mac(wire) == encode(msg.without(2, 64))
+    slot = codec.encode_with_mac_slot(msg)
+    assert slot == encode(msg.with_fields(f64="00" * 8))
+    assert codec.without_pan_and_mac(slot) == encode(msg.without(2, 64))
+
+
+def test_from_checked_keeps_the_values_in_field_order_and_checks_the_mti() -> None:
+    fields = {39: "00", 11: "000123", 3: "000000"}
+    built = Message.from_checked("0210", fields)
+    assert built == Message("0210", fields)
+    assert list(built.fields) == [3, 11, 39]
+    with pytest.raises(EncodeError, match="MTI"):
+        Message.from_checked("0299", fields)

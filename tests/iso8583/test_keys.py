@@ -18,6 +18,7 @@ from kassa.iso8583.keys import (
     WorkingKeys,
     check_value,
     des_decrypt_ecb,
+    des_ecb_encryptor,
     des_encrypt_ecb,
     generate_working_keys,
     parse_key_hex,
@@ -54,6 +55,13 @@ def test_des_known_answers() -> None:
     # psec.des.encrypt_tdes_ecb docstring: 0123456789ABCDEFFEDCBA9876543210, "12345678".
     assert des_encrypt_ecb(PIK16, b"12345678") == bytes.fromhex("41D2FFBA3CDC15FE")
     assert des_decrypt_ecb(PIK16, bytes.fromhex("41D2FFBA3CDC15FE")) == b"12345678"
+
+
+def test_one_encryptor_gives_each_block_as_a_fresh_one_would() -> None:
+    for key in (MAK, PIK16):
+        encrypt = des_ecb_encryptor(key)
+        blocks = [b"12345678", bytes(8), bytes.fromhex("0123456789ABCDEF"), b"12345678"]
+        assert [encrypt(b) for b in blocks] == [ecb(key, b) for b in blocks]
 
 
 def test_tmk_decrypts_a_published_working_key() -> None:

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kassa.card import CardInput
+from kassa.host.check import check_host
 from kassa.iso8583.pinblock import make_pin_block
 from kassa.iso8583.transactions import TxnType
 from kassa.net import HostAddress, HostLink
+from kassa.store import connect
 from kassa.terminal.config import TerminalConfig
 from kassa.terminal.journal import Journal
 from kassa.terminal.pos import Terminal
@@ -65,9 +67,9 @@ class Node:
     pump: threading.Thread
 
     @classmethod
-    def start(cls, db_url: str, home: Path) -> Node:
+    def start(cls, db_url: str, home: Path, extra: tuple[str, ...] = ()) -> Node:
         cmd = [str(_KASSA), "host", "serve", "--db", db_url, "--listen", "127.0.0.1:0",
-               "--home", str(home)]  # fmt: skip
+               "--home", str(home), *extra]  # fmt: skip
         proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                 text=True, env={**os.environ, "KASSA_HOME": str(home)})  # fmt: skip
         lines: queue.Queue[str] = queue.Queue()
@@ -155,3 +157,29 @@ async def send_raw(port: int, body: bytes, timeout_s: float) -> bytes | str:
         writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await writer.wait_closed()
+
+
+def host_facts(db_url: str) -> tuple[dict[tuple[str, str, str], str], list[tuple[object, ...]],
+                                     list[tuple[object, ...]], str]:  # fmt: skip
+    """(status of each 0200 sale by identity, identities approved twice, RRNs used twice,
+    check_host verdict)."""
+    db = connect(db_url)
+    try:
+        with db.transaction(write=False) as tx:
+            sales = {(r[0], r[1], r[2]): str(r[3]) for r in tx.fetchall(
+                "SELECT tid, batch, stan, status FROM txns WHERE mti = '0200'"
+                " AND txn_type = 'sale'")}  # fmt: skip
+            twice = tx.fetchall(
+                "SELECT tid, batch, stan, COUNT(*) FROM txns WHERE txn_type <> 'balance'"
+                " AND mti IN ('0100', '0200', '0220') AND status IN ('approved', 'voided')"
+                " GROUP BY tid, batch, stan HAVING COUNT(*) > 1"
+            )
+            rrns = tx.fetchall(
+                "SELECT rrn, COUNT(*) FROM txns WHERE rrn IS NOT NULL GROUP BY rrn"
+                " HAVING COUNT(*) > 1"
+            )
+            report = check_host(tx)
+    finally:
+        db.close()
+    verdict = "OK" if report.ok else "; ".join(report.problems[:3])
+    return sales, twice, rrns, verdict

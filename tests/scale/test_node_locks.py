@@ -1,16 +1,17 @@
 """Two host nodes' group transactions on one PostgreSQL database, step by step.
 
 Each node's `GroupCommitter` holds one transaction open for a whole group, so whatever
-row a request locks stays locked until the group commits. Two rows every request
-touches are shared by all nodes: the RRN counter (`counters`, UPDATE ... RETURNING) and
-the merchant's account (`accounts` upsert). A sale locks the merchant's account, then the
-counter; any request locks the counter. So node B's group (holding the counter since its
-first request) and node A's group (holding the merchant since its sale) can wait on each
-other: PostgreSQL detects the deadlock after `deadlock_timeout` (1 s) and aborts one
-transaction; `GroupCommitter` does not retry it, and every terminal in that group gets no
-answer (reproduced under load in benchmarks: "group of 18 not committed: deadlock
-detected"). Here the same interleaving is built deterministically with two cores and two
-connections, as two nodes run them.
+row a request locks stays locked until the group commits. Rows every request touches are
+shared by all nodes. They used to be the RRN counter (`counters`, UPDATE ... RETURNING)
+and, for every sale, the card's and the merchant's `accounts` rows (upserts): node B's
+group holding the counter and node A's holding the merchant waited on each other, as did
+two groups that had charged two cards in opposite orders in different requests; one
+group was aborted ("deadlock detected" after `deadlock_timeout`, 1 s). Now an RRN comes
+from a sequence (`nextval`, no row lock) and balance upserts are deferred to the group's
+COMMIT, all accounts in sorted order (`Transaction.defer`): no lock cycle can form.
+
+Here those interleavings are built deterministically with two cores and two
+connections, as two nodes run them; both groups must commit with every answer given.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from nodes import MID, TMK_HEX, pan, reference, tid
 
 from kassa.card import CardInput
 from kassa.errors import StoreError
-from kassa.host.admin import load_reference
+from kassa.host import repo
+from kassa.host.admin import card_ref_for, load_reference
+from kassa.host.check import check_host
 from kassa.host.loader import parse_reference
 from kassa.host.runtime import HostRuntime, open_host
 from kassa.iso8583 import decode
@@ -34,7 +37,7 @@ from kassa.iso8583.framing import Frame, Header, split_body
 from kassa.iso8583.keys import KeyMode, WorkingKeys, unwrap_working_keys
 from kassa.iso8583.pinblock import make_pin_block
 from kassa.iso8583.transactions import TxnType
-from kassa.store import TransientError
+from kassa.ledger import card_account, merchant_account
 from kassa.terminal import requests as rq
 
 pytestmark = pytest.mark.postgres
@@ -81,12 +84,6 @@ def request(term: tuple[rq.Identity, WorkingKeys, str], txn: TxnType, stan: str,
     return body(rq.seal(rq.financial(txn, who, stan, batch, amount, entry, block), keys.mak))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TransientError,
-    reason="cross-node deadlock: RRN counter row vs merchant account row, both held to the"
-    " group's commit (see the module docstring; fix: RRNs from a sequence, not a locked row)",
-)
 def test_two_groups_on_two_nodes_both_commit(pg_url: str, tmp_path: Path) -> None:
     ref, problems = parse_reference(reference(2, 4), "locks.toml")
     assert not problems
@@ -106,9 +103,11 @@ def test_two_groups_on_two_nodes_both_commit(pg_url: str, tmp_path: Path) -> Non
                 now = int(time.time() * 1000)
                 first = node_b.runtime.core.handle(
                     tx, request(term_b, TxnType.BALANCE, "000011", 1, None), now
-                )  # its RRN: the counter row is now locked until this group commits
+                )  # its RRN (formerly: the counter row, locked until this group commits)
                 b_holds_counter.set()
-                time.sleep(0.5)  # node A's sale meanwhile locks the merchant, then waits
+                time.sleep(
+                    0.5
+                )  # node A's sale meanwhile (formerly locked the merchant, then waited)
                 second = node_b.runtime.core.handle(
                     tx, request(term_b, TxnType.SALE, "000012", 2, 5_000), now
                 )
@@ -128,5 +127,80 @@ def test_two_groups_on_two_nodes_both_commit(pg_url: str, tmp_path: Path) -> Non
     node_b.runtime.close()
     for value in outcome.values():
         if isinstance(value, StoreError):
-            raise value  # "deadlock detected": a whole group lost, its terminals unanswered
+            raise value  # "deadlock detected": a whole group aborted
     assert outcome == {"a": "00", "b": (True, True)}
+
+
+def test_two_cards_charged_in_opposite_orders_both_commit(pg_url: str, tmp_path: Path) -> None:
+    """The cycle that sorting within one request cannot break: node A's group charges card
+    1 then (next request) card 2, node B's group card 2 then card 1, same merchant. Were
+    each sale's account rows locked at once, A would hold card 1 and the merchant, B card
+    2 and wait for the merchant, then A wait for card 2: a deadlock across requests."""
+    ref, problems = parse_reference(reference(2, 4), "locks.toml")
+    assert not problems
+    home = tmp_path / "home"
+    setup = open_host(pg_url, home)
+    with setup.db.transaction() as tx:
+        load_reference(tx, setup.secrets, ref, int(time.time() * 1000), os.urandom)
+    setup.close()
+    node_a, node_b = Node(pg_url, home), Node(pg_url, home)
+    term_a, term_b = sign_on(node_a, 0), sign_on(node_b, 1)
+    a_first, b_first, a_done = threading.Event(), threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def node_b_group() -> None:
+        try:
+            with node_b.runtime.db.transaction() as tx:
+                now = int(time.time() * 1000)
+                assert a_first.wait(10)
+                first = node_b.runtime.core.handle(
+                    tx, request(term_b, TxnType.SALE, "000031", 2, 4_000), now
+                )
+                b_first.set()
+                a_done.wait(5)  # formerly: A blocked on card 2 here, and B below on card 1
+                second = node_b.runtime.core.handle(
+                    tx, request(term_b, TxnType.SALE, "000032", 1, 6_000), now
+                )
+            outcome["b"] = [code_of(first), code_of(second)]
+        except StoreError as exc:
+            outcome["b"] = exc
+
+    thread = threading.Thread(target=node_b_group)
+    thread.start()
+    try:
+        with node_a.runtime.db.transaction() as tx:
+            now = int(time.time() * 1000)
+            first = node_a.runtime.core.handle(
+                tx, request(term_a, TxnType.SALE, "000041", 1, 1_000), now
+            )
+            a_first.set()
+            b_first.wait(3)  # formerly B was blocked on the merchant account by then
+            second = node_a.runtime.core.handle(
+                tx, request(term_a, TxnType.SALE, "000042", 2, 3_000), now
+            )
+        outcome["a"] = [code_of(first), code_of(second)]
+    except StoreError as exc:
+        outcome["a"] = exc
+    a_done.set()
+    thread.join(30)
+    balances = {}
+    with node_a.runtime.db.transaction(write=False) as tx:
+        for card in (1, 2):
+            ref_ = card_ref_for(node_a.runtime.secrets, pan(card))
+            balances[card] = repo.balance(tx, card_account(ref_))
+        balances[0] = repo.balance(tx, merchant_account(MID))
+        report = check_host(tx)
+    node_a.runtime.close()
+    node_b.runtime.close()
+    for value in outcome.values():
+        if isinstance(value, StoreError):
+            raise value
+    assert outcome == {"a": ["00", "00"], "b": ["00", "00"]}
+    opening = 10_000_000  # "100000.00" in the reference
+    assert balances == {1: opening - 7_000, 2: opening - 7_000, 0: 14_000}
+    assert report.ok, report.problems
+
+
+def code_of(answer: bytes | None) -> str:
+    assert answer is not None
+    return str(decode(split_body(answer).message)[39])

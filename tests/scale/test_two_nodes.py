@@ -16,15 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from nodes import Node, open_terminal, reference, sale, send_raw, tid
+from nodes import Node, host_facts, open_terminal, reference, sale, send_raw, tid
 
 from kassa.host.admin import load_reference
-from kassa.host.check import check_host
 from kassa.host.loader import parse_reference
 from kassa.host.runtime import open_host
 from kassa.iso8583 import decode
 from kassa.iso8583.transactions import TxnType
-from kassa.store import connect
 from kassa.terminal import requests as rq
 from kassa.terminal.pos import Terminal
 from kassa.terminal.states import State
@@ -78,32 +76,6 @@ async def drive(terminals: list[Terminal], node_a: Node) -> list[list[str]]:
     await asyncio.sleep(0.02)  # the next sales are on the wire: kill node A under them
     node_a.kill()
     return list(await asyncio.wait_for(asyncio.gather(*tasks), 45))
-
-
-def host_facts(db_url: str) -> tuple[dict[tuple[str, str, str], str], list[tuple[object, ...]],
-                                     list[tuple[object, ...]], str]:  # fmt: skip
-    """(status of each 0200 sale by identity, identities approved twice, RRNs used twice,
-    check_host verdict)."""
-    db = connect(db_url)
-    try:
-        with db.transaction(write=False) as tx:
-            sales = {(r[0], r[1], r[2]): str(r[3]) for r in tx.fetchall(
-                "SELECT tid, batch, stan, status FROM txns WHERE mti = '0200'"
-                " AND txn_type = 'sale'")}  # fmt: skip
-            twice = tx.fetchall(
-                "SELECT tid, batch, stan, COUNT(*) FROM txns WHERE txn_type <> 'balance'"
-                " AND mti IN ('0100', '0200', '0220') AND status IN ('approved', 'voided')"
-                " GROUP BY tid, batch, stan HAVING COUNT(*) > 1"
-            )
-            rrns = tx.fetchall(
-                "SELECT rrn, COUNT(*) FROM txns WHERE rrn IS NOT NULL GROUP BY rrn"
-                " HAVING COUNT(*) > 1"
-            )
-            report = check_host(tx)
-    finally:
-        db.close()
-    verdict = "OK" if report.ok else "; ".join(report.problems[:3])
-    return sales, twice, rrns, verdict
 
 
 def test_two_nodes_one_killed(pg_url: str, tmp_path: Path) -> None:

@@ -24,7 +24,11 @@ _NOT_CONTENT = frozenset({52, 53, 64})  # a retry after re-sign-on changes these
 
 @dataclass(slots=True)
 class Ctx:
-    """The request and what has been looked up so far."""
+    """The request and what has been looked up so far.
+
+    The request's identity (TID, STAN, batch) and the host's local time are worked out
+    once, when the context is made: every handler asks for them, several times each.
+    """
 
     tx: Transaction
     msg: Message
@@ -38,35 +42,35 @@ class Ctx:
     risk_event: Any = None  # the kassa.risk.RiskEvent of a card transaction, once known
     extra: dict[int, str] = field(default_factory=dict)
 
-    local_time: datetime | None = None
+    local: datetime = field(init=False)  # the host's local time of this request
+    settle_date: str = field(init=False)  # MMDD of `local`
+    hhmmss: str = field(init=False)  # HHMMSS of `local` (F12 of the response)
+    tid: str = field(init=False)
+    stan: str = field(init=False)
+    batch: str = field(init=False)
 
-    @property
-    def local(self) -> datetime:
-        """The host's local time of this request (computed once: it is asked often)."""
-        if self.local_time is None:
-            tz = timezone(timedelta(minutes=self.utc_offset_minutes))
-            self.local_time = datetime.fromtimestamp(self.now_ms / 1000, UTC).astimezone(tz)
-        return self.local_time
-
-    @property
-    def settle_date(self) -> str:
-        return self.local.strftime("%m%d")
-
-    @property
-    def tid(self) -> str:
-        return self.msg.get(41) or ""
-
-    @property
-    def stan(self) -> str:
-        return self.msg.get(11) or ""
-
-    @property
-    def batch(self) -> str:
-        return (self.msg.get(60) or "")[2:8]
+    def __post_init__(self) -> None:
+        tz = _ZONES.get(self.utc_offset_minutes)
+        if tz is None:
+            tz = _ZONES.setdefault(
+                self.utc_offset_minutes, timezone(timedelta(minutes=self.utc_offset_minutes))
+            )
+        local = datetime.fromtimestamp(self.now_ms / 1000, UTC).astimezone(tz)
+        self.local = local
+        # f-strings, not strftime: the same digits at a fraction of the cost.
+        self.settle_date = f"{local.month:02d}{local.day:02d}"
+        self.hhmmss = f"{local.hour:02d}{local.minute:02d}{local.second:02d}"
+        get = self.msg.fields.get
+        self.tid = get(41) or ""
+        self.stan = get(11) or ""
+        self.batch = (get(60) or "")[2:8]
 
     @property
     def amount_fen(self) -> int:
         return int(self.msg.get(4) or 0)
+
+
+_ZONES: dict[int, timezone] = {}  # UTC offset (minutes) -> its zone, built once each
 
 
 def content_hash(msg: Message) -> str:
@@ -85,10 +89,10 @@ def scrubbed_json(msg: Message) -> bytes:
 
 def response_fields(ctx: Ctx, code: str) -> dict[int, str]:
     """The fields every response carries: the echoed ones, host time, acquirer, code."""
-    out = {n: ctx.msg[n] for n in ECHOED if n in ctx.msg}
-    local = ctx.local
-    out[12] = local.strftime("%H%M%S")
-    out[13] = local.strftime("%m%d")
+    fields = ctx.msg.fields
+    out = {n: fields[n] for n in ECHOED if n in fields}
+    out[12] = ctx.hhmmss
+    out[13] = ctx.settle_date
     out[39] = code
     out.update(ctx.extra)
     return out

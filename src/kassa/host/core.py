@@ -27,6 +27,7 @@ from kassa.host.settle import handle_batch_upload, handle_settlement
 from kassa.iso8583 import MTI_NAMES, Message, codec, decode, encode
 from kassa.iso8583.framing import Frame, HeaderMode, split_body
 from kassa.iso8583.mac import MacAlgorithm, compute_mac, verify_mac
+from kassa.iso8583.message import check_value
 from kassa.iso8583.transactions import identify, response_mti
 from kassa.risk import RiskEngine
 from kassa.store import Transaction
@@ -81,15 +82,15 @@ class HostCore:
             log.warning("a response MTI %s sent as a request: dropped", msg.mti)
             return None
         ctx = Ctx(tx, msg, frame.header, now_ms, self.config.utc_offset_minutes)
-        reply = self._dispatch(ctx)
+        reply = self._dispatch(ctx, frame.message)
         return self._finish(ctx, frame, reply)
 
     # -- gate -----------------------------------------------------------------------
 
-    def _dispatch(self, ctx: Ctx) -> Reply:
+    def _dispatch(self, ctx: Ctx, message: bytes) -> Reply:
         if ctx.msg.mti in ("0800", "0820"):
             return self.netmgmt.handle(ctx)
-        refusal = self._gate(ctx)
+        refusal = self._gate(ctx, message)
         if refusal is not None:
             return refusal
         if ctx.msg.mti == "0500":
@@ -108,12 +109,11 @@ class HostCore:
         txn = identify(ctx.msg)
         return Reply("40") if txn is None else self.financial.handle(ctx, txn)
 
-    def _gate(self, ctx: Ctx) -> Reply | None:
-        terminal = repo.terminal(ctx.tx, ctx.tid)
+    def _gate(self, ctx: Ctx, message: bytes) -> Reply | None:
+        terminal, ctx.merchant = repo.terminal_and_merchant(ctx.tx, ctx.tid)
         if terminal is None:
             return Reply("97")
         ctx.terminal = terminal
-        ctx.merchant = repo.merchant(ctx.tx, terminal.mid)
         if (
             ctx.merchant is None
             or terminal.mid != ctx.msg.get(42)
@@ -126,13 +126,13 @@ class HostCore:
             ctx.resign_on = True
             return Reply("C1")
         ctx.keys = self.secrets.open_keys(terminal.tid, terminal.keys_sealed)
-        if ctx.msg.mti in _FINANCIAL and not self._mac_ok(ctx):
+        if ctx.msg.mti in _FINANCIAL and not self._mac_ok(ctx, message):
             ctx.resign_on = True
             return Reply("A0")
         if ctx.batch != terminal.batch and not self._closed_batch(ctx):
             ctx.resign_on = True
             return Reply("77")
-        repo.touch_terminal(ctx.tx, terminal.tid, ctx.now_ms)
+        repo.lock_terminal(ctx.tx, terminal.tid, ctx.now_ms)  # before _idempotent: see there
         return None
 
     @staticmethod
@@ -148,13 +148,16 @@ class HostCore:
         )
         return row is not None
 
-    def _mac_ok(self, ctx: Ctx) -> bool:
-        mac = ctx.msg.get(64)
+    def _mac_ok(self, ctx: Ctx, message: bytes) -> bool:
+        """F64 checked over the bytes the terminal sent (not a re-encoding of what was
+        decoded): the MAB is the message from the MTI up to F64, as the terminal MACed it.
+        F64 is always the last field (the dialect ends at 64) and the decoder refuses any
+        byte after the last field, so that MAB is `message` minus its last 8 bytes."""
+        mac = ctx.msg.fields.get(64)
         if mac is None or ctx.keys is None:
             return False
-        raw = encode(ctx.msg)
         return verify_mac(
-            ctx.keys.mak, codec.mac_input(raw), bytes.fromhex(mac), self.config.mac_algorithm
+            ctx.keys.mak, codec.mac_input(message), bytes.fromhex(mac), self.config.mac_algorithm
         )
 
     def _idempotent(self, ctx: Ctx) -> Reply | None:
@@ -173,39 +176,40 @@ class HostCore:
 
     def _finish(self, ctx: Ctx, frame: Frame, reply: Reply) -> bytes:
         if reply.replay is not None:
-            fields = reply.replay
+            fields = reply.replay  # a stored response, decoded: canonical already
         else:
-            fields = response_fields(ctx, reply.code)
-            fields.update(reply.fields)
+            # Echoed values were decoded (canonical); the handler's are checked here.
+            fields = response_fields(ctx, check_value(39, reply.code))
+            for number, value in reply.fields.items():
+                fields[number] = check_value(number, value)
             for number in reply.drop:
                 fields.pop(number, None)
-        msg = Message(response_mti(ctx.msg.mti), fields)
+        mti = response_mti(ctx.msg.mti)
+        maced = ctx.keys is not None and mti in _MACED_RESPONSES
+        msg = Message.from_checked(mti, fields)
         self.last = (_kind_of(ctx.msg), str(fields.get(39, "")))
+        raw = codec.encode_with_mac_slot(msg) if maced else encode(msg)  # encoded once
         if reply.record is not None:
-            self._record(ctx, reply, msg)
-        raw = self._with_mac(ctx, msg)
+            self._record(ctx, reply, codec.without_pan_and_mac(raw))
+        if maced:
+            assert ctx.keys is not None
+            mac = compute_mac(ctx.keys.mak, codec.mac_input(raw), self.config.mac_algorithm)
+            raw = raw[: -codec.MAC_SIZE] + mac
         header = frame.header
         if header is not None:
             header = header.with_processing("3" if ctx.resign_on else "0")
         return Frame(frame.tpdu, header, raw).to_bytes()[2:]
 
-    def _with_mac(self, ctx: Ctx, msg: Message) -> bytes:
-        if msg.mti not in _MACED_RESPONSES or ctx.keys is None:
-            return encode(msg)
-        raw = encode(codec.with_mac_placeholder(msg))
-        mac = compute_mac(ctx.keys.mak, codec.mac_input(raw), self.config.mac_algorithm)
-        return raw[: -codec.MAC_SIZE] + mac
-
-    def _record(self, ctx: Ctx, reply: Reply, response: Message) -> None:
+    def _record(self, ctx: Ctx, reply: Reply, stored: bytes) -> None:
+        """Keep the request and its answer (`stored`: the response without PAN and MAC)."""
         assert reply.record is not None
-        stored = encode(response.without(2, 64))
         values = {
             "tid": ctx.tid,
             "batch": ctx.batch,
             "stan": ctx.stan,
             "mti": ctx.msg.mti,
             "content_hash": content_hash(ctx.msg),
-            "mid": ctx.msg.get(42) or "",
+            "mid": ctx.msg.fields.get(42) or "",
             "response_code": reply.code,
             "settle_date": ctx.settle_date,
             "created_ms": ctx.now_ms,

@@ -18,6 +18,7 @@ from kassa.host.netmgmt import allocate_rrn
 from kassa.host.originals import Originals
 from kassa.host.records import Card, CardKind, TxnStatus
 from kassa.host.reply import Reply
+from kassa.host.riskfeed import RiskFeed
 from kassa.host.secrets import HostSecrets
 from kassa.iso8583.fields import BalanceAmount, Field53, Field54
 from kassa.iso8583.track import decrypt_track
@@ -40,11 +41,14 @@ class Financial:
         self.config = config
         self.rand = rand
         self.risk: RiskEngine | None = None
+        self.feed: RiskFeed | None = None  # the counters shared with other nodes, if any
         self.originals = Originals(self)
 
     def handle(self, ctx: Ctx, txn: TxnType) -> Reply:
         pan, expiry = self._card_data(ctx)
-        card = repo.card_by_hash(ctx.tx, self.secrets.pan_hash(pan)) if pan else None
+        card, balance = (None, 0)
+        if pan:
+            card, balance = repo.card_with_balance(ctx.tx, self.secrets.pan_hash(pan))
         base: dict[str, Any] = {"txn_type": txn.value, "amount_fen": ctx.amount_fen}
         if card is not None:
             base.update(card_ref=card.card_ref, pan_masked=card.pan_masked)
@@ -57,13 +61,16 @@ class Financial:
             code = self._pin(ctx, card, pan, txn)
         if code is not None or card is None:
             return self.decline(ctx, code or "14", base)
-        return self._by_type(ctx, txn, card, base)
+        return self._by_type(ctx, txn, card, balance, base)
 
-    def _by_type(self, ctx: Ctx, txn: TxnType, card: Card, base: dict[str, Any]) -> Reply:
+    def _by_type(
+        self, ctx: Ctx, txn: TxnType, card: Card, balance: int, base: dict[str, Any]
+    ) -> Reply:
+        """`balance`: the card account's, read with the card (nothing in between moves it)."""
         if txn is _T.BALANCE:
-            return self._balance(ctx, card, base)
+            return self._balance(ctx, card, balance, base)
         if txn in _DEBITS:
-            return self._debit(ctx, txn, card, base)
+            return self._debit(ctx, txn, card, balance, base)
         return self.originals.handle(ctx, txn, card, base)
 
     # -- card data and PIN ----------------------------------------------------------
@@ -106,14 +113,14 @@ class Financial:
     # -- outcomes -------------------------------------------------------------------
 
     def decline(self, ctx: Ctx, code: str, base: dict[str, Any]) -> Reply:
-        riskgate.observe(self.risk, ctx, code)
+        riskgate.observe(self.risk, ctx, code, self.feed)
         record = {**base, "status": TxnStatus.DECLINED.value, "rrn": allocate_rrn(ctx)}
         return Reply(code, {37: record["rrn"], 32: self.config.acquirer_id}, record=record)
 
     def approve(
         self, ctx: Ctx, base: dict[str, Any], entry: ledger.LedgerEntry | None, **extra: Any
     ) -> Reply:
-        riskgate.observe(self.risk, ctx, "00")
+        riskgate.observe(self.risk, ctx, "00", self.feed)
         if entry is not None:
             repo.append_entry(ctx.tx, entry)
         rrn, auth = allocate_rrn(ctx), f"{int.from_bytes(self.rand(4), 'big') % 10**6:06d}"
@@ -133,8 +140,7 @@ class Financial:
 
     # -- balance inquiry and debits -------------------------------------------------
 
-    def _balance(self, ctx: Ctx, card: Card, base: dict[str, Any]) -> Reply:
-        balance = repo.balance(ctx.tx, ledger.card_account(card.card_ref))
+    def _balance(self, ctx: Ctx, card: Card, balance: int, base: dict[str, Any]) -> Reply:
         limit = card.credit_limit_fen if card.kind is CardKind.CREDIT else 0
         account_type = "30" if card.kind is CardKind.CREDIT else "10"
         items = (
@@ -145,7 +151,9 @@ class Financial:
         reply.fields[54] = Field54(items).to_field()
         return reply
 
-    def _debit(self, ctx: Ctx, txn: TxnType, card: Card, base: dict[str, Any]) -> Reply:
+    def _debit(
+        self, ctx: Ctx, txn: TxnType, card: Card, balance: int, base: dict[str, Any]
+    ) -> Reply:
         assert ctx.merchant is not None
         amount = ctx.amount_fen
         if amount <= 0:
@@ -155,13 +163,12 @@ class Financial:
             count, spent = repo.card_day_usage(ctx.tx, card.card_ref, ctx.settle_date)
             code = issuer.check_card_limits(card, count, spent, amount)
         if code is None:
-            balance = repo.balance(ctx.tx, ledger.card_account(card.card_ref))
             code = issuer.check_funds(card, balance, amount)
         if code is not None:
             return self.decline(ctx, code, base)
-        decision = riskgate.evaluate(self.risk, ctx)
-        if decision is not None:
-            base["risk"] = riskgate.risk_column(decision)
+        judged = riskgate.evaluate(self.risk, ctx, self.feed)
+        if judged is not None:
+            decision, base["risk"] = judged
             if decision.action is Action.DECLINE:
                 return self.decline(ctx, decision.response_code or "59", base)
         key, eid, at = self.txn_key(ctx), self.entry_id(ctx), ctx.now_ms

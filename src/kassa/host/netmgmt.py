@@ -18,8 +18,9 @@ _SIGN_ON_MODES = frozenset(m.value for m in KeyMode)
 
 
 def allocate_rrn(ctx: Ctx) -> str:
-    """A retrieval reference number unique at this host (shared by every host node)."""
-    return f"{repo.next_counter(ctx.tx, 'rrn') % 10**12:012d}"
+    """A retrieval reference number unique at this host (shared by every host node): 12
+    digits from `repo.next_rrn` (a sequence on PostgreSQL, no row lock held to COMMIT)."""
+    return f"{repo.next_rrn(ctx.tx) % 10**12:012d}"
 
 
 class NetMgmt:

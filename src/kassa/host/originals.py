@@ -46,8 +46,8 @@ class Originals:
         if original is None:
             if txn is _T.REFUND and ctx.risk_event is not None:
                 ctx.risk_event = replace(ctx.risk_event, has_matching_sale=False)
-                decision = riskgate.evaluate(self.fin.risk, ctx)
-                base["risk"] = riskgate.risk_column(decision)
+                judged = riskgate.evaluate(self.fin.risk, ctx, self.fin.feed)
+                base["risk"] = judged[1] if judged is not None else None
             return self.fin.decline(ctx, "25", base)
         base["orig_id"] = original.id
         if original.status is not TxnStatus.APPROVED:
@@ -84,9 +84,9 @@ class Originals:
             return self.fin.decline(ctx, "64", base)
         if ctx.risk_event is not None:
             ctx.risk_event = replace(ctx.risk_event, has_matching_sale=True)
-        decision = riskgate.evaluate(self.fin.risk, ctx)
-        if decision is not None:
-            base["risk"] = riskgate.risk_column(decision)
+        judged = riskgate.evaluate(self.fin.risk, ctx, self.fin.feed)
+        if judged is not None:
+            decision, base["risk"] = judged
             if decision.action is Action.DECLINE:
                 return self.fin.decline(ctx, decision.response_code or "59", base)
         entry = ledger.refund(

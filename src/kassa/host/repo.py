@@ -10,8 +10,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kassa.host.records import Card, CardKind, Merchant, Status, Terminal, TxnRow, TxnStatus
-from kassa.ledger import EntryKind, LedgerEntry, Posting
-from kassa.store import Transaction
+from kassa.ledger import EntryKind, LedgerEntry, Posting, card_account
+from kassa.store import Transaction, TransientError
 
 _MERCHANT_COLS = (
     "mid, name, mcc, fee_rate_ppm, fee_fixed_fen, fee_min_fen, fee_max_fen, credit_allowed,"
@@ -68,9 +68,48 @@ def terminal(tx: Transaction, tid: str) -> Terminal | None:
     return _terminal(row) if row else None
 
 
+_TERMINAL_MERCHANT_SQL = (
+    "SELECT "
+    + ", ".join(f"t.{c.strip()}" for c in _TERMINAL_COLS.split(","))
+    + ", "
+    + ", ".join(f"m.{c.strip()}" for c in _MERCHANT_COLS.split(","))
+    + " FROM terminals t LEFT JOIN merchants m ON m.mid = t.mid WHERE t.tid = ?"
+)
+_TERMINAL_COUNT = len(_TERMINAL_COLS.split(","))
+
+
+def terminal_and_merchant(tx: Transaction, tid: str) -> tuple[Terminal | None, Merchant | None]:
+    """The terminal and its merchant in one query (one round trip instead of two)."""
+    row = tx.fetchone(_TERMINAL_MERCHANT_SQL, (tid,))
+    if row is None:
+        return None, None
+    head, tail = row[:_TERMINAL_COUNT], row[_TERMINAL_COUNT:]
+    return _terminal(head), (_merchant(tail) if tail[0] is not None else None)
+
+
 def card_by_hash(tx: Transaction, pan_hash: str) -> Card | None:
     row = tx.fetchone(f"SELECT {_CARD_COLS} FROM cards WHERE pan_hash = ?", (pan_hash,))
     return _card(row) if row else None
+
+
+_CARD_BALANCE_SQL = (
+    "SELECT "
+    + ", ".join(f"c.{c.strip()}" for c in _CARD_COLS.split(","))
+    + ", a.balance_fen FROM cards c"
+    # the card's available-funds account, named as kassa.ledger.card_account names it
+    + " LEFT JOIN accounts a ON a.account = 'card:' || c.card_ref WHERE c.pan_hash = ?"
+)
+
+
+def card_with_balance(tx: Transaction, pan_hash: str) -> tuple[Card | None, int]:
+    """The card and the balance of its available-funds account in one query: the same
+    two values as `card_by_hash` and `balance` (what this transaction deferred included)."""
+    row = tx.fetchone(_CARD_BALANCE_SQL, (pan_hash,))
+    if row is None:
+        return None, 0
+    card, account, stored = _card(row[:-1]), card_account(row[0]), int(row[-1] or 0)
+    tx.note_read(_ACCOUNTS, account, stored)  # decided on: see _refuse_overdraft_race
+    return card, stored + tx.deferred(_ACCOUNTS, account)
 
 
 def card_by_ref(tx: Transaction, card_ref: str) -> Card | None:
@@ -97,6 +136,8 @@ def set_signed_off(tx: Transaction, tid: str, now_ms: int) -> None:
 
 
 def touch_terminal(tx: Transaction, tid: str, now_ms: int) -> None:
+    """Note the terminal as seen now (sign-on, echo, ...); takes its row lock, see
+    `lock_terminal` for the call that is there for that lock."""
     tx.execute("UPDATE terminals SET last_seen_ms = ? WHERE tid = ?", (now_ms, tid))
 
 
@@ -105,6 +146,9 @@ def set_terminal_batch(tx: Transaction, tid: str, batch: str) -> None:
 
 
 def next_counter(tx: Transaction, name: str) -> int:
+    """Increment counter `name` and return its new value. The UPDATE locks the counter's
+    row until the transaction ends: every transaction taking it is serialised behind the
+    others (see `next_rrn`, which avoids that on PostgreSQL)."""
     row = tx.fetchone(
         "UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value", (name,)
     )
@@ -217,7 +261,15 @@ def orphan_reversal(tx: Transaction, tid: str, batch: str, stan: str) -> bool:
 
 
 def append_entry(tx: Transaction, entry: LedgerEntry) -> None:
-    """Append one entry and move the account balances (the projection) with it."""
+    """Append one entry and move the account balances (the projection) with it.
+
+    The entry and its postings are written now; the balance changes are deferred to the
+    transaction's COMMIT (`Transaction.defer`), where each account the transaction moved
+    is upserted once, in account order. So a host node's group transaction holds no
+    account row lock while it handles its requests, and all groups of all nodes lock
+    accounts in one order: they may wait for each other, never in a cycle (deadlock).
+    `balance` adds what is deferred: reads in this transaction see its own entries.
+    """
     tx.execute(
         "INSERT INTO ledger_entries (entry_id, txn_key, kind, at_ms, memo, reverses)"
         " VALUES (?, ?, ?, ?, ?, ?)",
@@ -228,16 +280,16 @@ def append_entry(tx: Transaction, entry: LedgerEntry) -> None:
         [(entry.entry_id, i, p.account, p.amount_fen) for i, p in enumerate(entry.postings)],
     )
     for p in entry.postings:
-        tx.execute(
-            "INSERT INTO accounts (account, balance_fen) VALUES (?, ?) ON CONFLICT (account)"
-            " DO UPDATE SET balance_fen = accounts.balance_fen + excluded.balance_fen",
-            (p.account, p.amount_fen),
-        )
+        tx.defer(_ACCOUNTS, p.account, p.amount_fen, _move_balances)
 
 
 def balance(tx: Transaction, account: str) -> int:
+    """The account's balance as this transaction sees it: the stored projection plus what
+    this transaction's entries have moved so far (deferred to its COMMIT)."""
     row = tx.fetchone("SELECT balance_fen FROM accounts WHERE account = ?", (account,))
-    return int(row[0]) if row else 0
+    stored = int(row[0]) if row else 0
+    tx.note_read(_ACCOUNTS, account, stored)  # decided on: see _refuse_overdraft_race
+    return stored + tx.deferred(_ACCOUNTS, account)
 
 
 def entry(tx: Transaction, entry_id: str) -> LedgerEntry | None:
@@ -286,3 +338,81 @@ def log_event(
         "INSERT INTO events (at_ms, tid, kind, code, detail) VALUES (?, ?, ?, ?, ?)",
         (now_ms, tid, kind, code, detail),
     )
+
+
+# Cross-node locking (several host nodes on one PostgreSQL) ------------------------------
+
+_ACCOUNTS = "accounts"  # the kind of the deferred balance changes (`append_entry`)
+
+
+def _move_balances(tx: Transaction, totals: list[tuple[str, int]]) -> None:
+    """Apply a transaction's deferred balance changes: one upsert per account, in the
+    account order `Transaction.flush_deferred` gives (the global lock order). A total of
+    0 still writes the row, so an account exists once anything was posted to it."""
+    tx.executemany(
+        "INSERT INTO accounts (account, balance_fen) VALUES (?, ?) ON CONFLICT (account)"
+        " DO UPDATE SET balance_fen = accounts.balance_fen + excluded.balance_fen",
+        totals,
+    )
+    if tx.dialect == "postgresql":  # SQLite: one writer, no other node to race with
+        _refuse_overdraft_race(tx, totals)
+
+
+def _refuse_overdraft_race(tx: Transaction, totals: list[tuple[str, int]]) -> None:
+    """Two nodes approving from one balance: refuse the second.
+
+    Each node's funds check reads the committed balance; two groups at two nodes can both
+    read 100 yuan and approve 80 each. Here, with every account row of this group locked
+    (the upserts above, in order), a card debited by this group whose stored balance is
+    not the one every decision of this group was made on (another node committed in
+    between) and that is now overdrawn makes the group a transient conflict: it is rolled back and handled
+    again by the group committer, and then sees the other node's debit (51).
+    """
+    read = tx.reads(_ACCOUNTS)
+    debited = {a: t for a, t in totals if t < 0 and a in read and a.startswith("card:")}
+    if not debited:
+        return
+    marks = ", ".join("?" for _ in debited)
+    rows = tx.fetchall(
+        "SELECT a.account, a.balance_fen, c.kind, c.credit_limit_fen FROM accounts a"
+        f" JOIN cards c ON a.account = 'card:' || c.card_ref WHERE a.account IN ({marks})",
+        tuple(debited),
+    )
+    for account, balance_fen, kind, credit_limit_fen in rows:
+        base = int(balance_fen) - debited[account]  # what was stored before this flush
+        floor = -int(credit_limit_fen) if kind == CardKind.CREDIT.value else 0
+        if read[account] != {base} and int(balance_fen) < floor:
+            raise TransientError(
+                f"{account} was debited at another host node after this group read it;"
+                " the group is handled again"
+            )
+
+
+def next_rrn(tx: Transaction) -> int:
+    """The next retrieval reference number, unique across every host node.
+
+    PostgreSQL: `nextval('rrn_seq')` (host schema 3), which takes no row lock, so the
+    group transactions of several nodes never queue or deadlock on it; numbers of a
+    rolled-back transaction are skipped (RRNs need not be gapless, only unique).
+    SQLite has one writer process and its write lock serialises transactions anyway:
+    the `counters` row stays the source there.
+    """
+    if tx.dialect == "postgresql":
+        row = tx.fetchone("SELECT nextval('rrn_seq')")
+        assert row is not None
+        return int(row[0])
+    return next_counter(tx, "rrn")
+
+
+def lock_terminal(tx: Transaction, tid: str, now_ms: int) -> None:
+    """Lock the terminal's row until this transaction ends (noting it as seen now).
+
+    Load-bearing: `HostCore._gate` calls this BEFORE the idempotency look-up. The same
+    request sent to two host nodes at once (a retry on the other node) then runs one
+    after the other: the second node waits here until the first commits, and its
+    look-up (read committed, a fresh snapshot per statement) finds the stored answer and
+    replays it instead of booking the sale twice (or failing on the unique identity).
+    The UPDATE takes the row lock on both dialects (PostgreSQL: FOR NO KEY UPDATE; on
+    SQLite the transaction already holds the database's write lock).
+    """
+    tx.execute("UPDATE terminals SET last_seen_ms = ? WHERE tid = ?", (now_ms, tid))

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 
 from kassa.host.context import Ctx
-from kassa.risk import Decision, RiskEngine, RiskEvent, alert_record
+from kassa.host.riskfeed import RiskFeed
+from kassa.risk import Decision, RiskEngine, RiskEvent
 
 
 def event_for(ctx: Ctx, txn_type: str, card_ref: str | None, mcc: str,
@@ -24,28 +25,36 @@ def event_for(ctx: Ctx, txn_type: str, card_ref: str | None, mcc: str,
                      ctx.amount_fen, ctx.utc_offset_minutes, mcc, has_matching_sale)  # fmt: skip
 
 
-def evaluate(engine: RiskEngine | None, ctx: Ctx) -> Decision | None:
-    """The rules' decision for this request (None when risk is off or nothing fired)."""
+def evaluate(
+    engine: RiskEngine | None, ctx: Ctx, feed: RiskFeed | None = None
+) -> tuple[Decision, str] | None:
+    """The rules' decision for this request and its JSON (for the `risk` column), or None
+    when risk is off or nothing fired. A decision with hits is stored in `risk_alerts`.
+    With a `feed`, what other host nodes observed is folded in first."""
     if engine is None or ctx.risk_event is None:
         return None
-    decision = engine.evaluate(ctx.risk_event)
+    if feed is not None:
+        feed.catch_up(ctx.tx, ctx.now_ms)
+    event = ctx.risk_event
+    decision = engine.evaluate(event)
     if not decision.hits:
         return None
-    row = alert_record(ctx.risk_event, decision)
+    detail = json.dumps(decision.as_dict(), ensure_ascii=False)  # once: alert and column
     ctx.tx.execute(
         "INSERT INTO risk_alerts (at_ms, tid, mid, card_ref, txn_type, amount_fen, action,"
         " response_code, detail, stan, batch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (row["at_ms"], row["tid"], row["mid"], row["card_ref"], row["txn_type"],
-         row["amount_fen"], decision.action.value, decision.response_code,
-         json.dumps(decision.as_dict(), ensure_ascii=False), ctx.stan, ctx.batch),
+        (event.at_ms, event.tid, event.mid, event.card_ref, str(event.txn_type),
+         event.amount_fen, decision.action.value, decision.response_code, detail,
+         ctx.stan, ctx.batch),
     )  # fmt: skip
-    return decision
+    return decision, detail
 
 
-def observe(engine: RiskEngine | None, ctx: Ctx, code: str) -> None:
+def observe(engine: RiskEngine | None, ctx: Ctx, code: str, feed: RiskFeed | None = None) -> None:
+    """Fold the answer into the counters; with a `feed`, also append it for the other
+    nodes and for a restart (in this request's transaction: undone with it)."""
     if engine is not None and ctx.risk_event is not None:
+        if feed is not None:
+            feed.catch_up(ctx.tx, ctx.now_ms)
+            feed.publish(ctx.tx, ctx.risk_event, code)
         engine.observe(ctx.risk_event, code)
-
-
-def risk_column(decision: Decision | None) -> str | None:
-    return None if decision is None else json.dumps(decision.as_dict(), ensure_ascii=False)

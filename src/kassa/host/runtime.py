@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from kassa.errors import ConfigError
 from kassa.home import kassa_home
 from kassa.host.core import HostConfig, HostCore
 from kassa.host.masterkey import load_master_key
+from kassa.host.riskfeed import RiskFeed
 from kassa.host.schema import COMPONENT, MIGRATIONS
 from kassa.host.secrets import HostSecrets
 from kassa.risk import RiskEngine, load_default_rules, load_rules
@@ -67,7 +69,12 @@ def open_host(
     except BaseException:
         db.close()
         raise
-    core = HostCore(secrets, HostConfig(), os.urandom, risk_engine(risk_rules))
+    engine = risk_engine(risk_rules)
+    core = HostCore(secrets, HostConfig(), os.urandom, engine)
+    # Risk counters go through the database: shared by the nodes on PostgreSQL, kept
+    # across restarts on both (`kassa.host.riskfeed`).
+    node = f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
+    core.financial.feed = RiskFeed(engine, node, share=db.dialect == "postgresql")
     return HostRuntime(db, core, secrets, audit)
 
 

@@ -34,6 +34,9 @@ _KEY: Final = {n: str(n) for n in FIELDS}
 _NUMBER: Final = {str(n): n for n in FIELDS}
 MAC_FIELD: Final = 64
 MAC_SIZE: Final = 8
+_MAC_PLACEHOLDER: Final = "00" * MAC_SIZE
+_BIT2: Final = 0x40  # of the bitmap's first byte
+_BIT64: Final = 0x01  # of its last byte
 
 
 def encode(msg: Message) -> bytes:
@@ -81,6 +84,40 @@ def decode(data: bytes, base_offset: int = 0) -> Message:
 def mac_input(encoded: bytes) -> bytes:
     """The MAC block (MAB) of an encoded message that carries F64: all but the MAC."""
     return encoded[:-MAC_SIZE]
+
+
+def encode_with_mac_slot(msg: Message) -> bytes:
+    """The wire bytes of `msg` with F64 present as 8 zero bytes (bit 64 set in the bitmap),
+    ready for `mac_input`; replace the last `MAC_SIZE` bytes with the MAC."""
+    doc: dict[str, str] = {"t": msg.mti}
+    for number, value in msg.fields.items():
+        if number != MAC_FIELD:
+            doc[_KEY[number]] = value
+    doc[_KEY[MAC_FIELD]] = _MAC_PLACEHOLDER
+    try:
+        data, _ = iso8583.encode(doc, _SPEC)
+    except PyIsoEncodeError as exc:  # values are pre-checked; this is a safety net
+        raise EncodeError(exc.msg, exc.field) from None
+    return bytes(data)
+
+
+def without_pan_and_mac(encoded: bytes) -> bytes:
+    """The encoding of the same message without F2 and F64, cut from `encoded` (a valid
+    encoding from the MTI on): equal to `encode(msg.without(2, 64))`, without encoding.
+
+    F2 is the first field after the bitmap (1-byte BCD digit count, then the digits
+    packed two per byte); F64 the last 8 bytes.
+    """
+    bitmap = bytearray(encoded[_BITMAP_OFFSET:_FIELDS_OFFSET])
+    start, end = _FIELDS_OFFSET, len(encoded)
+    if bitmap[0] & _BIT2:
+        digits = int(encoded[start : start + 1].hex())
+        start += 1 + (digits + 1) // 2
+        bitmap[0] &= ~_BIT2 & 0xFF
+    if bitmap[7] & _BIT64:
+        end -= MAC_SIZE
+        bitmap[7] &= ~_BIT64 & 0xFF
+    return encoded[:_BITMAP_OFFSET] + bytes(bitmap) + encoded[start:end]
 
 
 def with_mac_placeholder(msg: Message) -> Message:

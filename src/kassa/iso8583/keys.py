@@ -93,6 +93,14 @@ def des_encrypt_ecb(key: bytes, data: bytes) -> bytes:
     return encryptor.update(data) + encryptor.finalize()
 
 
+def des_ecb_encryptor(key: bytes) -> Callable[[bytes], bytes]:
+    """ECB encryption of whole 8-byte blocks under one key, for several calls in a row:
+    one cipher context for all of them (making a context costs more than a block). ECB
+    keeps no state between blocks, so each call's output is `des_encrypt_ecb`'s. Use it
+    in one thread, and pass it whole blocks only."""
+    return _ecb(bytes(key)).encryptor().update
+
+
 def des_decrypt_ecb(key: bytes, data: bytes) -> bytes:
     """Inverse of `des_encrypt_ecb`."""
     _check_blocks(data)

@@ -22,7 +22,12 @@ from enum import StrEnum
 from psec.mac import pad_iso_1
 
 from kassa.errors import CryptoError
-from kassa.iso8583.keys import des_block_size_bytes, des_encrypt_cbc, des_encrypt_ecb
+from kassa.iso8583.keys import (
+    des_block_size_bytes,
+    des_ecb_encryptor,
+    des_encrypt_cbc,
+    des_encrypt_ecb,
+)
 
 mac_size_bytes = 8
 
@@ -43,7 +48,10 @@ _KEY_SIZES_BYTES = {
 
 
 def _xor(left: bytes, right: bytes) -> bytes:
-    return bytes(a ^ b for a, b in zip(left, right, strict=True))
+    if len(left) != len(right):
+        raise ValueError("XOR of blocks of different sizes")
+    size = len(left)
+    return (int.from_bytes(left, "big") ^ int.from_bytes(right, "big")).to_bytes(size, "big")
 
 
 def _padded(mab: bytes) -> bytes:
@@ -59,8 +67,9 @@ def _ecb_mac(mak: bytes, mab: bytes) -> bytes:
     for start in range(0, len(padded), des_block_size_bytes):
         result ^= int.from_bytes(padded[start : start + des_block_size_bytes], "big")
     result_hex = result.to_bytes(des_block_size_bytes, "big").hex().upper().encode("ascii")
-    enc1 = des_encrypt_ecb(mak, result_hex[:8])
-    enc2 = des_encrypt_ecb(mak, _xor(enc1, result_hex[8:]))
+    encrypt = des_ecb_encryptor(mak)  # one cipher context for both blocks
+    enc1 = encrypt(result_hex[:8])
+    enc2 = encrypt(_xor(enc1, result_hex[8:]))
     return enc2.hex().upper()[:8].encode("ascii")
 
 

@@ -87,6 +87,18 @@ class Message:
         object.__setattr__(msg, "_fields", MappingProxyType(fields))
         return msg
 
+    @classmethod
+    def from_checked(cls, mti: str, fields: Mapping[int, str]) -> Message:
+        """Build from values already in canonical form: each one either decoded from the
+        wire or passed through `check_value` by the caller. Only the MTI is checked.
+
+        For a sender's hot path (the host's responses); anything else uses `Message(...)`.
+        The encoder still rejects a value of the wrong size or alphabet.
+        """
+        if mti not in MTI_NAMES:
+            raise EncodeError(f"MTI {mti!r} is not one the UnionPay POS dialect uses", "mti")
+        return cls._trusted(mti, dict(sorted(fields.items())))
+
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Message is immutable; use .with_fields()")
 

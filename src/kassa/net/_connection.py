@@ -11,7 +11,7 @@ import asyncio
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from kassa.errors import DecodeError
 from kassa.iso8583.framing import LENGTH_SIZE, FrameBuffer
@@ -73,10 +73,10 @@ class Connection(asyncio.Protocol):
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # Not an isinstance check: uvloop's transports are Transports by interface only.
+        self._transport = cast(asyncio.Transport, transport)
         if not self._owner.opened(self):
-            transport.abort()
+            self._transport.abort()
             return
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from kassa.store._deferred import Deferred, Flush
 from kassa.store._errors import translate
 from kassa.store._sql import checked_qmark, split_script, to_psycopg
 from kassa.store.url import DbUrl, Dialect
@@ -33,7 +34,7 @@ class Transaction:
     SQL uses ``?`` placeholders and a sequence of parameters (never a mapping).
     """
 
-    __slots__ = ("_conn", "_open", "_prepare", "_savepoints", "_url", "dialect")
+    __slots__ = ("_conn", "_deferred", "_open", "_prepare", "_savepoints", "_url", "dialect")
 
     def __init__(self, dialect: Dialect, url: DbUrl, conn: Any) -> None:
         self.dialect = dialect
@@ -43,6 +44,7 @@ class Transaction:
         self._prepare = checked_qmark if dialect == "sqlite" else to_psycopg
         self._open = True
         self._savepoints = 0
+        self._deferred = Deferred()
 
     def execute(self, sql: str, params: Params = ()) -> Cursor:
         """Run one statement; the cursor gives its rows and `rowcount`."""
@@ -104,15 +106,48 @@ class Transaction:
                 raise  # not about the database: a bug in our SQL, keep its traceback
             raise error from exc
 
+    def defer(self, kind: str, key: str, delta: int, flush: Flush) -> None:
+        """Add `delta` to row `key` of `kind`, written at COMMIT, not now.
+
+        Just before COMMIT, `flush(tx, [(key, total), ...])` runs once per kind with every
+        key in sorted order (kinds in name order), so every transaction locks deferred
+        rows in the same global order, late and briefly (see `kassa.store._deferred`).
+        A read of such a row inside this transaction must add `deferred(kind, key)`.
+        """
+        self._deferred.add(kind, key, delta, flush)
+
+    def note_read(self, kind: str, key: str, stored: int) -> None:
+        """Remember that this transaction decided on row `key`'s stored value `stored`; its
+        flush can then see whether another transaction moved the row meanwhile."""
+        self._deferred.note_read(kind, key, stored)
+
+    def reads(self, kind: str) -> dict[str, set[int]]:
+        """The stored values noted per key of `kind` (see `note_read`)."""
+        return self._deferred.reads(kind)
+
+    def deferred(self, kind: str, key: str) -> int:
+        """What this transaction has deferred so far for row `key` of `kind` (0: nothing)."""
+        return self._deferred.pending(kind, key)
+
+    def flush_deferred(self) -> None:
+        """Write what was deferred (`Database` calls this right before COMMIT)."""
+        for flush, rows in self._deferred.drain():
+            flush(self, rows)
+        if self._deferred.mark():
+            raise AssertionError("a deferred flush deferred more changes")
+
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        """A nested unit: if the block raises, only its own statements are undone."""
+        """A nested unit: if the block raises, only its own statements (and what it
+        deferred) are undone."""
         self._savepoints += 1
         name = f"kassa_sp{self._savepoints}"
+        mark = self._deferred.mark()
         self.execute(f"SAVEPOINT {name}")
         try:
             yield
         except BaseException:
+            self._deferred.undo_to(mark)
             if self._open:
                 self.execute(f"ROLLBACK TO SAVEPOINT {name}")
                 self.execute(f"RELEASE SAVEPOINT {name}")

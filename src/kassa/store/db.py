@@ -22,6 +22,11 @@ group-commit writer does to pay one fsync for many units), each inside
             except ConstraintError:
                 unit.refuse()
 
+A row that many units change (a balance) can be changed with ``tx.defer(...)`` instead:
+the sums are kept in memory (following the savepoints) and written in one sorted batch
+right before COMMIT, so concurrent transactions lock those rows late, briefly and in
+one global order, and cannot deadlock on them (see `kassa.store._deferred`).
+
 Threading model: a `Database` is one driver connection. It may be shared by threads, but
 runs one transaction at a time (an internal lock; other threads wait). For parallel work
 open one `Database` per thread. Opening a nested transaction in the same thread is a bug
@@ -139,6 +144,7 @@ class Database:
         tx = Transaction(self.dialect, self.url, conn)
         try:
             yield tx
+            tx.flush_deferred()  # the deferred row changes, locked in one global order
             tx.close()
             self._guard(self._commit_fn(conn))
         except BaseException:
