@@ -13,6 +13,8 @@ and the real `HostLink`, against the real host in its own process on loopback
 3. store-and-forward: `--saf` offline sales stored (direct inserts of the sealed 0220
    advices the terminal itself builds), the host comes back, `sign_on()` uploads them:
    rows per second.
+Recovery and upload also report the journal transactions the terminal opened (commits,
+each an fsync, and reads): counts that do not depend on how busy the disk is.
 
     .venv/bin/python benchmarks/terminal.py [--quick] [--sales 300] [--journal-rows 100000]
         [--saf 500]
@@ -25,7 +27,9 @@ import asyncio
 import shutil
 import tempfile
 import time
-from dataclasses import replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import benchkit as bk
@@ -35,6 +39,7 @@ from kassa.card import CardInput
 from kassa.iso8583.pinblock import make_pin_block
 from kassa.iso8583.transactions import TxnType
 from kassa.net import HostAddress, HostLink, Link
+from kassa.store import Isolation, Transaction
 from kassa.terminal.config import TerminalConfig
 from kassa.terminal.journal import Journal
 from kassa.terminal.pos import Terminal
@@ -64,6 +69,33 @@ class FirstSend:
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+@dataclass
+class Counts:
+    """Journal transactions opened: writes (each one a durable commit, an fsync) and reads."""
+
+    writes: int = 0
+    reads: int = 0
+
+
+def count_transactions(journal: Journal) -> Counts:
+    """Count every transaction the terminal opens on its journal from now on."""
+    counts, inner = Counts(), journal.db.transaction
+
+    @contextmanager
+    def counted(
+        *, write: bool = True, isolation: Isolation = "read committed"
+    ) -> Iterator[Transaction]:
+        if write:
+            counts.writes += 1
+        else:
+            counts.reads += 1
+        with inner(write=write, isolation=isolation) as tx:
+            yield tx
+
+    journal.db.transaction = counted  # type: ignore[method-assign]
+    return counts
 
 
 def config_for(port: int) -> TerminalConfig:
@@ -116,6 +148,7 @@ async def recovery(path: Path, port: int, rows: int, reachable: bool) -> str:
     started = time.perf_counter()
     terminal, link = open_terminal(path, port if reachable else bk_closed_port())
     opened = time.perf_counter()
+    counts = count_transactions(terminal.journal)
     found = await terminal.recover()
     ended = time.perf_counter()
     to_send = (link.first - started) * 1000 if link.first else float("nan")
@@ -126,6 +159,7 @@ async def recovery(path: Path, port: int, rows: int, reachable: bool) -> str:
     return (f"recovery, {where}: journal of {filled:,} rows ({len(found)} pending at the cut)"
             f": open {1000 * (opened - started):.0f} ms, to the first frame sent {to_send:.0f} ms,"
             f" recover() done {total_ms:.0f} ms ({link.sent} frames sent, {left} still in doubt;"
+            f" {counts.writes} journal commits, {counts.reads} reads;"
             f" goal < 1000 ms to sending: {'met' if to_send < 1000 else 'MISSED'})")  # fmt: skip
 
 
@@ -141,6 +175,7 @@ def bk_closed_port() -> int:
 async def store_and_forward(path: Path, port: int, count: int) -> str:
     stored = fill_offline(path, DEVICE_KEY, count)
     terminal, link = open_terminal(path, port)
+    counts = count_transactions(terminal.journal)
     started = time.perf_counter()
     result = await terminal.sign_on()
     elapsed = time.perf_counter() - started
@@ -149,7 +184,8 @@ async def store_and_forward(path: Path, port: int, count: int) -> str:
     terminal.journal.close()
     return (f"store-and-forward: {stored} offline sales uploaded by sign_on() in {elapsed:.2f} s"
             f" = {(stored - left) / elapsed:,.0f} rows/s ({uploaded} uploaded, {left} left;"
-            f" sign-on {result.code}, {link.sent} frames)")  # fmt: skip
+            f" sign-on {result.code}, {link.sent} frames; {counts.writes} journal commits,"
+            f" {counts.reads} reads)")  # fmt: skip
 
 
 async def main_async(args: argparse.Namespace) -> None:

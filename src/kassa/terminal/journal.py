@@ -132,6 +132,10 @@ class Journal:
     def save_config(self, config: TerminalConfig) -> None:
         self.put(config=config.check().to_json())
 
+    def clock_offset_ms(self) -> int:
+        """How far the host's clock is from ours, as adopted at the last sign-on."""
+        return int(self.get("clock_offset_ms", "0") or 0)
+
     def tmk(self) -> bytes | None:
         blob = self.get("tmk")
         return self.unseal(bytes.fromhex(blob), "tmk") if blob else None
@@ -183,6 +187,14 @@ class Journal:
             return
         with self.db.transaction() as own:
             own.execute(f"UPDATE txns SET {sets} WHERE id = ?", params)
+
+    @staticmethod
+    def count_attempt(tx: Transaction, txn_id: int, now_ms: int) -> None:
+        """One more send of this row's request (or reversal), counted inside `tx`."""
+        tx.execute(
+            "UPDATE txns SET attempts = attempts + 1, updated_ms = ? WHERE id = ?",
+            (now_ms, txn_id),
+        )
 
     def txn(self, txn_id: int) -> TxnRecord | None:
         with self.db.transaction(write=False) as tx:

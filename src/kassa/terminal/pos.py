@@ -13,6 +13,7 @@ from kassa.clock import SYSTEM, Clock
 from kassa.logs import fault_summary_text, terminal_fault_summary
 from kassa.net import Link
 from kassa.terminal.context import DEFAULT_SLEEP, Ctx, Sleep
+from kassa.terminal.drill import power_cut
 from kassa.terminal.journal import Journal
 from kassa.terminal.outcome import Outcome
 from kassa.terminal.pending import NoReceipts, Pending, Receipts
@@ -99,15 +100,13 @@ class Terminal:
     async def recover(self) -> list[Outcome]:
         """After a restart: every transaction left pending gets its safe state, then the
         terminal resolves them (if it is signed on and the host answers)."""
-        moved = self.pending.settle_pending_rows("power_loss_recovered")
-        found = []
-        for txn_id, state in moved:
-            row = self.journal.txn(txn_id)
-            amount = row.amount_fen if row else None
-            stan, batch = (row.stan, row.batch) if row else (None, None)
-            found.append(
-                Outcome(state, "power_loss_recovered", txn_id, amount, stan=stan, batch=batch)
-            )
+        moved = self.pending.settle_pending("power_loss_recovered")  # one commit for all
+        power_cut("recover_settled")
+        code = "power_loss_recovered"
+        found = [
+            Outcome(state, code, row.id, row.amount_fen, stan=row.stan, batch=row.batch)
+            for row, state in moved
+        ]
         if self.ctx.signed_on and self.journal.in_states(
             State.IN_DOUBT, State.RESEND, State.OFFLINE
         ):
