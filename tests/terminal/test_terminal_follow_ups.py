@@ -24,6 +24,7 @@ from termkit import Rig, make_rig
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "host"))
 from hostkit import Term
 
+from kassa.iso8583.framing import split_body
 from kassa.net import Fault
 from kassa.terminal.states import State
 
@@ -127,4 +128,34 @@ async def test_new_keys_from_a_re_sign_on_are_used_for_the_rest_of_the_run(rig: 
     assert states(terminal.journal, *ids) == [State.REVERSED] * 3
     assert attempts(rig, *ids) == [2, 1, 1]  # the refused send counts too
     assert balance(rig) == START_FEN
+    ledger_ok(rig)
+
+
+async def test_an_upload_approved_with_a_bad_mac_is_not_taken(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host books the upload but its answer's MAC does not verify (tampered on the
+    line): the terminal must not mark the row uploaded on an answer it cannot trust. It
+    stays stored; the next upload sends it again and the host replays its answer."""
+    await rig.terminal.sign_on()
+    txn_id = offline_sale(rig, 2_000)
+    link = rig.terminal.ctx.link
+    real = link.exchange
+    tampered = 0
+
+    async def corrupt_once(body: bytes) -> bytes:
+        nonlocal tampered
+        answer = await real(body)
+        if tampered == 0 and split_body(answer).message[:2] == b"\x02\x30":  # the upload's
+            tampered += 1
+            return answer[:-1] + bytes([answer[-1] ^ 0xFF])
+        return answer
+
+    monkeypatch.setattr(link, "exchange", corrupt_once)
+    await rig.terminal.pending.upload_offline()
+    assert tampered == 1
+    assert states(rig.terminal.journal, txn_id) == [State.OFFLINE]
+    await rig.terminal.pending.upload_offline()
+    assert states(rig.terminal.journal, txn_id) == [State.UPLOADED]
+    assert balance(rig) == START_FEN - 2_000  # booked once
     ledger_ok(rig)

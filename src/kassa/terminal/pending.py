@@ -213,6 +213,12 @@ class Pending:
             log.warning("no answer to follow-up of txn %s: %s", txn_id, exc)
             return None
         verdict = judge(msg, body, keys, ctx.header_mode)
+        if verdict.event is Event.MAC_BAD:
+            # An approval we cannot authenticate is no answer: the row stays as it is, to
+            # be sent again (the host replays its answer) after fresh keys.
+            log.warning("follow-up of txn %s: approval with a bad MAC, not trusted", txn_id)
+            await self._sign_on_again()
+            return None
         return verdict.reply if verdict.event is not Event.NO_ANSWER else None
 
     async def _resend_all(self) -> None:
