@@ -3,6 +3,7 @@ one sorted batch right before COMMIT; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -118,3 +119,32 @@ def test_one_kind_has_one_flush(db: Database) -> None:
     with pytest.raises(AssertionError, match="two different functions"), db.transaction() as tx:
         tx.defer("sums", "m", 1, upsert)
         tx.defer("sums", "m", 1, record_other)
+
+
+def test_appended_rows_are_written_at_commit_in_order_and_follow_savepoints(
+    db_url: str,
+) -> None:
+    db = connect(db_url)
+    try:
+        with db.transaction() as tx:
+            tx.execute("CREATE TABLE appended (n INTEGER NOT NULL)")
+
+        def write(tx: Transaction, rows: list[tuple[object, ...]]) -> None:
+            tx.executemany("INSERT INTO appended (n) VALUES (?)", rows)
+
+        with db.transaction() as tx:
+            tx.append_deferred("appended", (3,), write)
+            with contextlib.suppress(RuntimeError), tx.savepoint():
+                tx.append_deferred("appended", (99,), write)
+                raise RuntimeError("this unit fails: its row goes with it")
+            tx.append_deferred("appended", (1,), write)
+            assert tx.fetchone("SELECT COUNT(*) FROM appended") == (0,)  # not yet
+        with db.transaction() as tx:
+            assert [r[0] for r in tx.fetchall("SELECT n FROM appended")] == [3, 1]
+        with pytest.raises(ValueError), db.transaction() as tx:
+            tx.append_deferred("appended", (7,), write)
+            raise ValueError("the body fails: nothing is written")
+        with db.transaction() as tx:
+            assert tx.fetchone("SELECT COUNT(*) FROM appended") == (2,)
+    finally:
+        db.close()

@@ -68,11 +68,10 @@ class RiskFeed:
         return self.replayed - before
 
     def publish(self, tx: Transaction, event: RiskEvent, code: str) -> None:
-        """Append this node's observation (call it beside `engine.observe`)."""
-        tx.execute(
-            "INSERT INTO risk_feed (node, at_ms, event, code) VALUES (?, ?, ?, ?)",
-            (self.node, event.at_ms, _event_json(event), code),
-        )
+        """Append this node's observation (call it beside `engine.observe`). Written at the
+        transaction's COMMIT with the group's others, in one statement."""
+        row = (self.node, event.at_ms, _event_json(event), code)
+        tx.append_deferred("risk_feed", row, _insert_rows)
 
     def catch_up(self, tx: Transaction, now_ms: int) -> int:
         """Fold in what the other nodes appended since the last look, once per `now_ms`;
@@ -120,6 +119,10 @@ class RiskFeed:
             return  # a row this version cannot read is skipped, not fatal
         self.engine.observe(event, str(row[3]))
         self.replayed += 1
+
+
+def _insert_rows(tx: Transaction, rows: list[tuple[Any, ...]]) -> None:
+    tx.executemany("INSERT INTO risk_feed (node, at_ms, event, code) VALUES (?, ?, ?, ?)", rows)
 
 
 def max_window_ms(engine: RiskEngine) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from kassa.store._deferred import Deferred, Flush
+from kassa.store._deferred import Deferred, Flush, RowsFlush
 from kassa.store._errors import translate
 from kassa.store._sql import checked_qmark, split_script, to_psycopg
 from kassa.store.url import DbUrl, Dialect
@@ -129,8 +129,16 @@ class Transaction:
         """What this transaction has deferred so far for row `key` of `kind` (0: nothing)."""
         return self._deferred.pending(kind, key)
 
+    def append_deferred(self, kind: str, row: tuple[Any, ...], flush: RowsFlush) -> None:
+        """Append `row` of `kind` at COMMIT, not now: `flush(tx, rows)` runs once with all
+        of the kind's rows in order (one `executemany` instead of a statement per unit).
+        Savepoints drop what their unit appended. Nothing in this transaction reads them."""
+        self._deferred.append(kind, row, flush)
+
     def flush_deferred(self) -> None:
         """Write what was deferred (`Database` calls this right before COMMIT)."""
+        for write_rows, appended in self._deferred.drain_rows():
+            write_rows(self, appended)
         for flush, rows in self._deferred.drain():
             flush(self, rows)
         if self._deferred.mark():
