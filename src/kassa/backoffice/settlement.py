@@ -49,19 +49,20 @@ __all__ = ["CAPTURE_TYPES", "UNDO_TYPES", "run_day"]
 UNDO_TYPES = ("void", "completion_void", "reversal")
 _MERCHANT_PREFIX = "merchant:"
 # Rows that moved merchant money: approved once (voided/reversed ones were approved first).
+# Read by the merchant's ledger postings (index ledger_postings(account, entry_id)) and
+# their transactions (index txns(entry_id)): SEARCH, never a SCAN of txns.
+_PENDING = (
+    "SELECT t.id, t.txn_type, t.status, t.orig_id, p.amount_fen FROM ledger_postings p"
+    " JOIN txns t ON t.entry_id = p.entry_id LEFT JOIN txn_settlement s ON s.txn_id = t.id"
+    " WHERE p.account = ? AND s.txn_id IS NULL AND t.created_ms < ?"
+    " AND t.status IN ('approved', 'voided', 'reversed') ORDER BY t.id"
+)
 # A transaction the risk rules held is not paid until a supervisor releases it in the
 # console (with anything that undoes it): it waits for a later day, or for ever if declined.
+# Few are held at a time: read once per merchant rather than looked up for every row.
 _HELD = (
-    "SELECT 1 FROM risk_alerts a JOIN txns h ON h.tid = a.tid AND h.batch = a.batch"
+    "SELECT h.id FROM risk_alerts a JOIN txns h ON h.tid = a.tid AND h.batch = a.batch"
     " AND h.stan = a.stan AND h.mti <> '0400' WHERE a.action = 'hold' AND a.review <> 'released'"
-    " AND (h.id = t.id OR h.id = t.orig_id)"
-)
-_PENDING = (
-    " FROM txns t JOIN ledger_postings p ON p.entry_id = t.entry_id AND p.account LIKE ?"
-    " LEFT JOIN txn_settlement s ON s.txn_id = t.id"
-    " WHERE s.txn_id IS NULL AND t.created_ms < ? AND t.status IN ('approved', 'voided',"
-    " 'reversed')"
-    f" AND NOT EXISTS ({_HELD})"
 )
 
 
@@ -107,7 +108,7 @@ def run_day(
     day = settle_day.isoformat()
     with db.transaction() as tx:
         done = _start_run(tx, day, start_ms, end_ms, refund_fees, now_ms)
-        mids = [] if done else _pending_mids(tx, day, end_ms)
+        mids = [] if done else _merchants_left(tx, day)
     for mid in mids:
         try:
             with db.transaction() as tx:
@@ -159,8 +160,14 @@ def _start_run(
     return False
 
 
-def _pending_mids(tx: Transaction, day: str, end_ms: int) -> list[str]:
-    rows = tx.fetchall(f"SELECT DISTINCT p.account{_PENDING}", (_MERCHANT_PREFIX + "%", end_ms))
+def _merchants_left(tx: Transaction, day: str) -> list[str]:
+    """Every merchant with a ledger account and no settlement of ``day`` yet (those with
+    nothing pending are skipped by `_settle_merchant`): one pass over an index, where
+    looking for pending rows here would read every transaction twice."""
+    rows = tx.fetchall(
+        "SELECT DISTINCT account FROM ledger_postings WHERE account LIKE ?",
+        (_MERCHANT_PREFIX + "%",),
+    )
     done = {r[0] for r in tx.fetchall("SELECT mid FROM merchant_settlements WHERE settle_day = ?",
                                       (day,))}  # fmt: skip
     mids = {str(r[0]).removeprefix(_MERCHANT_PREFIX) for r in rows}
@@ -168,13 +175,13 @@ def _pending_mids(tx: Transaction, day: str, end_ms: int) -> list[str]:
 
 
 def _pending_rows(tx: Transaction, mid: str, end_ms: int) -> list[_Row]:
-    rows = tx.fetchall(
-        f"SELECT t.id, t.txn_type, t.status, t.orig_id, p.amount_fen{_PENDING}"
-        " AND p.account = ? ORDER BY t.id",
-        (_MERCHANT_PREFIX + "%", end_ms, merchant_account(mid)),
-    )
-    return [_Row(int(r[0]), r[1], r[2], None if r[3] is None else int(r[3]), int(r[4]))
-            for r in rows]  # fmt: skip
+    held = {int(r[0]) for r in tx.fetchall(_HELD)}
+    rows = tx.fetchall(_PENDING, (merchant_account(mid), end_ms))
+    return [
+        _Row(int(r[0]), r[1], r[2], None if r[3] is None else int(r[3]), int(r[4]))
+        for r in rows
+        if int(r[0]) not in held and (r[3] is None or int(r[3]) not in held)
+    ]
 
 
 def _settle_merchant(
@@ -184,13 +191,16 @@ def _settle_merchant(
         "SELECT 1 FROM merchant_settlements WHERE settle_day = ? AND mid = ?", (day, mid)
     ):
         return None
+    pending = _pending_rows(tx, mid, end_ms)
+    if not pending:
+        return None  # nothing to settle: no settlement row, as if never listed
     merchant = repo.merchant(tx, mid)
     if merchant is None:
         raise StoreError(f"merchant {mid} has ledger postings but no merchants row")
     schedule = FeeSchedule(
         merchant.fee_rate_ppm, merchant.fee_fixed_fen, merchant.fee_min_fen, merchant.fee_max_fen
     )
-    settled = _FeeBook(tx, schedule, policy).settle(_pending_rows(tx, mid, end_ms))
+    settled = _FeeBook(tx, schedule, policy).settle(pending)
     tx.executemany(
         "INSERT INTO txn_settlement (txn_id, settle_day, mid, role, amount_fen, fee_fen)"
         " VALUES (?, ?, ?, ?, ?, ?)",
