@@ -1,14 +1,18 @@
-"""The options of `kassa backup` that name a remote copy, and the host database to
-reconcile a restored journal with.
+"""The options of `kassa backup` that name a remote copy, the remote configured in
+``backup.toml`` (`kassa.ops.backup.remote_config`), and the host database to reconcile a
+restored journal with.
 
 ``--remote`` is a directory (a mounted share) or ``sftp://USER@HOST[:PORT]/PATH``. For
 SFTP: ``--ssh-key`` (default ``$KASSA_HOME/backup_ssh_key``), ``--known-hosts`` (default
-``~/.ssh/known_hosts``) or ``--host-key SHA256:...`` to pin the server's key.
+``~/.ssh/known_hosts``) or ``--host-key SHA256:...`` to pin the server's key. ``--remote``
+replaces the configured ``[remote]`` as a whole; without it, ``--ssh-key``,
+``--known-hosts`` and ``--host-key`` override those keys of a configured SFTP remote.
 """
 
 from __future__ import annotations
 
 import tomllib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,13 +20,24 @@ import typer
 
 from kassa.clock import SYSTEM
 from kassa.errors import ConfigError, StoreError
+from kassa.home import kassa_home
 from kassa.ops import backup as bk
 from kassa.ops.backup.pieces import BadPiece
+from kassa.ops.backup.remote_config import SSH_KEY_DEFAULT, RemoteConfig, parse_remote
+from kassa.ops.backup.remote_sync import Outcome
 from kassa.store import DbUrl, parse_db_url
 
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="Kassa home (default $KASSA_HOME)")]
+RepoOpt = Annotated[
+    Path | None, typer.Option("--to", help="backup directory (default $KASSA_HOME/backups)")
+]
 RemoteOpt = Annotated[
     str | None,
-    typer.Option("--remote", help="a directory (mounted share) or sftp://USER@HOST[:PORT]/PATH"),
+    typer.Option(
+        "--remote",
+        help="a directory (mounted share) or sftp://USER@HOST[:PORT]/PATH"
+        " (default: [remote] in backup.toml)",
+    ),
 ]
 SshKeyOpt = Annotated[
     Path | None,
@@ -44,21 +59,56 @@ HostDbOpt = Annotated[
         " (default: [restore] host_db in backup.toml, else the home's host.db)",
     ),
 ]
-SSH_KEY_DEFAULT = "backup_ssh_key"
 
 
-def remote_target(
+def context(home: Path | None, to: Path | None) -> tuple[Path, bk.Repository, bk.Secret]:
+    base = kassa_home(home)
+    return base, bk.Repository(to or base / "backups"), bk.Secret.from_env(base)
+
+
+def load_policy(home: Path) -> bk.Policy:
+    """The policy in ``home/backup.toml``, or the defaults when there is none."""
+    return bk.parse_policy(load_config(home), str(home / "backup.toml"))
+
+
+def configured(home: Path) -> tuple[RemoteConfig | None, bk.Policy]:
+    """The ``[remote]`` and the policy of ``home/backup.toml``; ConfigError if either is bad."""
+    doc, where = load_config(home), str(home / "backup.toml")
+    return parse_remote(doc, where, home), bk.parse_policy(doc, where)
+
+
+def remote_config(
     home: Path,
     remote: str | None,
     ssh_key: Path | None,
     known_hosts: Path | None,
     host_key: str | None,
-) -> bk.RemoteTarget | None:
-    """The remote named by the options, checked before anything is done; None for none."""
-    if remote is None:
+) -> RemoteConfig | None:
+    """The remote of this command: --remote, else the configured one; None for none.
+    Checked before anything is done."""
+    if remote is not None:
+        return RemoteConfig(remote_target(home, remote, ssh_key, known_hosts, host_key))
+    config, _ = configured(home)
+    if config is None:
         if ssh_key or known_hosts or host_key:
-            raise ConfigError("--ssh-key, --known-hosts and --host-key go with --remote sftp://…")
+            raise ConfigError(
+                "--ssh-key, --known-hosts and --host-key go with --remote sftp://… "
+                f"or a [remote] in {home / 'backup.toml'}"
+            )
         return None
+    if ssh_key or known_hosts or host_key:
+        return config.with_sftp(ssh_key, known_hosts, host_key)
+    return config
+
+
+def remote_target(
+    home: Path,
+    remote: str,
+    ssh_key: Path | None,
+    known_hosts: Path | None,
+    host_key: str | None,
+) -> bk.RemoteTarget:
+    """The remote named by --remote and its options."""
     if remote.startswith("sftp://"):
         return bk.parse_sftp_url(
             remote,
@@ -72,6 +122,49 @@ def remote_target(
             " (S3 targets are not supported)"
         )
     return Path(remote)
+
+
+def failure_line(detail: str, when: str = "when the remote is back") -> str:
+    """What a failed remote copy says: what failed, that the local backups stand, and how
+    to send them once the remote is back."""
+    return (
+        f"remote copy failed: {detail}; the local backups are fine; {when}"
+        " run `kassa backup retry-remote`"
+    )
+
+
+def remote_failed(
+    config: RemoteConfig | None, detail: str, automatic: bool = False, when: str | None = None
+) -> None:
+    """Report a failed remote step: a StoreError (exit non-zero) unless the remote is
+    configured with ``on_failure = "warn"`` or the backup is an automatic one."""
+    line = failure_line(detail, *([when] if when else []))
+    if automatic or (config is not None and config.on_failure == "warn"):
+        typer.echo(f"warning: {line}", err=True)
+        return
+    raise StoreError(line)
+
+
+def report(outcome: Outcome, config: RemoteConfig, automatic: bool = False) -> None:
+    """Print each copy; a failure as `remote_failed` says."""
+    for copy in outcome.copies:  # automatic: stderr, the command's own output is stdout
+        typer.echo(f"  remote {copy.path}: {'OK' if copy.ok else 'FAILED'} ({copy.detail})",
+                   err=automatic)  # fmt: skip
+    if not outcome.ok:
+        remote_failed(config, outcome.detail, automatic)
+
+
+def size_text(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size} {unit}" if unit == "B" else f"{size / 1024:.1f} {unit}"
+        size //= 1024
+    return f"{size} B"
+
+
+def local_time(at_ms: int, offset_minutes: int) -> str:
+    moment = datetime.fromtimestamp(at_ms / 1000, UTC) + timedelta(minutes=offset_minutes)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def load_config(home: Path) -> dict[str, Any]:
@@ -101,23 +194,6 @@ def host_db(home: Path, option: str | None, default_db: str) -> DbUrl | None:
         return parse_db_url(configured)
     url = parse_db_url(default_db)
     return url if url.path is not None and url.path.is_file() else None
-
-
-def copy_out(repo: bk.Repository, manifest: bk.Manifest, target: bk.RemoteTarget) -> None:
-    """Copy `manifest` and its chain to `target`, read back; print each; StoreError if bad."""
-    where = str(target) if isinstance(target, Path) else target.where
-    try:
-        if isinstance(target, Path):
-            copies = bk.copy_to_remote(repo, bk.chain(repo, manifest), target)
-        else:
-            with bk.open_remote(target) as fs:
-                copies = bk.push(repo, bk.chain(repo, manifest), fs)
-    except StoreError as exc:
-        raise StoreError(f"{exc} (the local backup {manifest.id} is fine)") from None
-    for copy in copies:
-        typer.echo(f"  remote {copy.path}: {'OK' if copy.ok else 'FAILED'} ({copy.detail})")
-    if not all(c.ok for c in copies):
-        raise StoreError(f"remote copy to {where} did not verify; the local backup is fine")
 
 
 def verify_remote(repo: bk.Repository, secret: bk.Secret, target: bk.RemoteTarget, at: str,

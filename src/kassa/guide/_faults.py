@@ -178,6 +178,15 @@ FAULTS: tuple[GuideEntry, ...] = (
                "联系技术支持检修，必要时从备份恢复",
                "Stop taking payments and keep the power on; an approved sale that could not "
                "be saved is reversed (reason 96); call support, restore from backup if needed")),
+    _f("backup_remote_failed", D, NET,
+       meaning=("备份的异地副本未能复制（本地备份完好）",
+                "The remote copy of a backup failed; the local backup is fine"),
+       screen=("异地备份未完成", "Remote backup copy failed"),
+       cashier=_NOTHING,
+       action=("检查共享目录是否挂载、备份服务器和网络是否正常；恢复后运行"
+               " kassa backup retry-remote 补传",
+               "Check that the share is mounted, or the backup server and the network; "
+               "then run kassa backup retry-remote to send what is missing")),
     _f("journal_corrupt", E, HW,
        meaning=("交易流水完整性校验失败，记录可能损坏",
                 "The journal failed its integrity check; records may be damaged"),

@@ -18,7 +18,9 @@ Design in short (details in each module):
 - Written with fsync and renames so a crash never leaves a half backup (`store`).
 - Policy and grandfather-father-son retention are pure (`policy`).
 - Remote copies to a mounted directory or an SFTP server, read back after upload, fetched
-  back for verify and restore, pruned like the local repository (`remote`, `sftp`).
+  back for verify and restore, pruned like the local repository (`remote`, `sftp`);
+  configured once in backup.toml's ``[remote]`` (`remote_config`) and kept in step by
+  every backup, what failed sent again later (`remote_sync`).
 - A restored terminal journal is reconciled with the host (`journal_recon`).
 """
 
@@ -40,6 +42,15 @@ from kassa.ops.backup.remote import (
     push,
     remote_manifests,
 )
+from kassa.ops.backup.remote_config import RemoteConfig, parse_remote
+from kassa.ops.backup.remote_sync import (
+    Outcome,
+    RemoteStatus,
+    attempt,
+    attempt_within,
+    read_status,
+    to_push,
+)
 from kassa.ops.backup.restore import RestoreReport, after_restore, choose, choose_from, restore
 from kassa.ops.backup.run import RunResult, run_backup
 from kassa.ops.backup.sftp import SftpSpec, connect_sftp, parse_sftp_url
@@ -56,9 +67,12 @@ __all__ = [
     "Finding",
     "JournalRecon",
     "Manifest",
+    "Outcome",
     "Piece",
     "Policy",
+    "RemoteConfig",
     "RemoteCopy",
+    "RemoteStatus",
     "RemoteTarget",
     "Repository",
     "RestoreReport",
@@ -71,6 +85,8 @@ __all__ = [
     "VerifyMark",
     "VerifyReport",
     "after_restore",
+    "attempt",
+    "attempt_within",
     "chain",
     "choose",
     "choose_from",
@@ -81,9 +97,11 @@ __all__ = [
     "fetched",
     "open_remote",
     "parse_policy",
+    "parse_remote",
     "parse_sftp_url",
     "prune",
     "push",
+    "read_status",
     "rebuild",
     "reconcile_journal",
     "remote_manifests",
@@ -91,6 +109,7 @@ __all__ = [
     "retention",
     "run_backup",
     "targets_for",
+    "to_push",
     "unlock",
     "verify_backup",
 ]

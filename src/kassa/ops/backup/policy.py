@@ -13,6 +13,8 @@ Configured in ``$KASSA_HOME/backup.toml`` (every key optional)::
     monthly = 12
     [restore]                       # read by `kassa backup restore`, not by the policy
     host_db = "postgresql://kassa@host-db/kassa"   # reconcile a restored journal with it
+    [remote]                        # the remote copy of every backup: see `remote_config`
+    url = "sftp://kassa@backup.example/srv/kassa"  # or a mounted directory
 
 Schedule: a period is satisfied when a backup started inside the current calendar
 period (local day, ISO week from Monday, month) is of its kind or better (a full
@@ -92,7 +94,7 @@ class Retention:
 
 def parse_policy(doc: Mapping[str, Any], where: str) -> Policy:
     """The policy in a parsed TOML document; `ConfigError` naming the bad key."""
-    unknown = set(doc) - {"utc_offset_minutes", "schedule", "retention", "restore"}
+    unknown = set(doc) - {"utc_offset_minutes", "schedule", "retention", "restore", "remote"}
     if unknown:
         raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
     schedule = _table(doc, "schedule", where)

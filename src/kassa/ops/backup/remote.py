@@ -64,7 +64,7 @@ class DirFS:
 
     def __init__(self, root: Path) -> None:
         if not root.is_dir():
-            raise ConfigError(f"--remote {root}: not a directory (mount the share first)")
+            raise ConfigError(f"{root}: not a directory (mount the share first)")
         self.root, self.where = root, str(root)
 
     def listdir(self, rel: str = "") -> list[str]:
@@ -83,6 +83,8 @@ class DirFS:
                 out.write(block)
             out.flush()
             os.fsync(out.fileno())
+            if hasattr(os, "posix_fadvise"):  # drop our cached copy: read back from the share
+                os.posix_fadvise(out.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
     def open(self, rel: str) -> contextlib.AbstractContextManager[Readable]:
         return open(self.root / rel, "rb")

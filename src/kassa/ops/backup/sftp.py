@@ -35,6 +35,7 @@ from kassa.errors import ConfigError, StoreError
 
 T = TypeVar("T")
 connect_timeout_s = 15.0
+io_timeout_s = 60.0  # a server that stops answering mid-transfer must not hang a backup
 chunk_bytes = 1 << 20
 
 
@@ -121,6 +122,7 @@ def connect_sftp(spec: SftpSpec) -> Iterator[SftpFS]:
         _connect(client, spec)
         try:
             sftp = client.open_sftp()
+            sftp.get_channel().settimeout(io_timeout_s)
         except (paramiko.SSHException, OSError) as exc:
             raise StoreError(
                 f"{spec.where}: the server refused the SFTP subsystem: {exc}"

@@ -4,7 +4,8 @@ A home with `terminal/journal.db` is examined as a terminal: network (DNS, TCP, 
 host address), the 0820 echo test, the clock against the host and NTP, keys, sign-on,
 follow-ups, store-and-forward, printer, disk and journal. A host database (`--host-db`,
 or `host/host.db` in the home) is examined as a host: reachable, schema version, the
-ledger proof (`check_host`), terminals last seen, master key, disk.
+ledger proof (`check_host`), terminals last seen, master key, disk. Either way, the remote
+copy of the backups when backup.toml configures one (`backup_remote`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from kassa.home import kassa_home
 from kassa.ops import ntp as sntp
 from kassa.ops.doctor import checks_local as local
 from kassa.ops.doctor import probes
+from kassa.ops.doctor.backup_remote import remote_checks
 from kassa.ops.doctor.checks import (
     Check,
     clock_host_check,
@@ -186,4 +188,5 @@ async def doctor(
         found += await asyncio.to_thread(examine_host, db, kassa_home(home), clock.now_ms())
         if not terminal:
             found.append(await ntp_check(ntp, 0, TerminalConfig().clock_drift_max_ms, clock))
+    found += remote_checks(kassa_home(home), clock.now_ms())
     return DoctorReport(tuple(examined), tuple(found))
