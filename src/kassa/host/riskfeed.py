@@ -22,7 +22,6 @@ little late, never lost). Rows older than the longest window are deleted by `pru
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from typing import Any
 
 from kassa.risk import RiskEngine, RiskEvent
@@ -131,13 +130,11 @@ def max_window_ms(engine: RiskEngine) -> int:
     return max([w for w in windows if w > 0], default=_DAY_MS)
 
 
-_EVENT_FIELDS = tuple(f.name for f in fields(RiskEvent))
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _event_json(event: RiskEvent) -> str:
-    # By hand, not dataclasses.asdict: that deep-copies every value (~100 µs per event).
-    values = {name: getattr(event, name) for name in _EVENT_FIELDS}
-    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    return _JSON.encode(event.as_dict())  # not dataclasses.asdict: its deep copies cost
 
 
 def _first_id_since(tx: Transaction, since_ms: int) -> int:

@@ -13,10 +13,12 @@ Every hit is stored in `risk_alerts` with the rule and the figures it judged.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from kassa.host.context import Ctx
 from kassa.host.riskfeed import RiskFeed
 from kassa.risk import Decision, RiskEngine, RiskEvent
+from kassa.store import Transaction
 
 
 def event_for(ctx: Ctx, txn_type: str, card_ref: str | None, mcc: str,
@@ -39,15 +41,24 @@ def evaluate(
     decision = engine.evaluate(event)
     if not decision.hits:
         return None
-    detail = json.dumps(decision.as_dict(), ensure_ascii=False)  # once: alert and column
-    ctx.tx.execute(
+    detail = _JSON.encode(decision.as_dict())  # once: alert and column
+    row = (event.at_ms, event.tid, event.mid, event.card_ref, str(event.txn_type),
+           event.amount_fen, decision.action.value, decision.response_code, detail,
+           ctx.stan, ctx.batch)  # fmt: skip
+    # Written at the group's COMMIT with the others (one statement), or undone with it.
+    ctx.tx.append_deferred("risk_alerts", row, _insert_alerts)
+    return decision, detail
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
+def _insert_alerts(tx: Transaction, rows: list[tuple[Any, ...]]) -> None:
+    tx.executemany(
         "INSERT INTO risk_alerts (at_ms, tid, mid, card_ref, txn_type, amount_fen, action,"
         " response_code, detail, stan, batch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (event.at_ms, event.tid, event.mid, event.card_ref, str(event.txn_type),
-         event.amount_fen, decision.action.value, decision.response_code, detail,
-         ctx.stan, ctx.batch),
-    )  # fmt: skip
-    return decision, detail
+        rows,
+    )
 
 
 def observe(engine: RiskEngine | None, ctx: Ctx, code: str, feed: RiskFeed | None = None) -> None:

@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 __all__ = ["Ewm", "LruMap", "Rate", "Window"]
@@ -103,8 +103,18 @@ class Rate:
         passed = (now_ms - self.start_ms) // window_ms
         if passed <= 0:
             return  # same window, or a clock a little behind: count it in the current one
-        self._fold(self.current * _MILLI, alpha_permille)
-        idle = min(passed - 1, _IDLE_WINDOWS_MAX)
+        # the closing window's count, folded in (`_fold`, inline: this runs per window)
+        windows = self.windows = self.windows + 1
+        weight = max(alpha_permille, _MILLI // windows) if windows > 0 else _MILLI
+        self.baseline_milli += (self.current * _MILLI - self.baseline_milli) * weight // _MILLI
+        if passed > 1:
+            self._idle(min(passed - 1, _IDLE_WINDOWS_MAX), alpha_permille)
+        self.previous = self.current if passed == 1 else 0
+        self.current = 0
+        self.start_ms += passed * window_ms
+
+    def _idle(self, idle: int, alpha_permille: int) -> None:
+        """Fold `idle` empty windows in."""
         plain = min(idle, max(0, _MILLI // alpha_permille - self.windows))
         for _ in range(plain):  # idle windows still in the plain-mean warm-up
             self._fold(0, alpha_permille)
@@ -113,9 +123,6 @@ class Rate:
             keep = _MILLI - alpha_permille
             self.baseline_milli = self.baseline_milli * keep**rest // _MILLI**rest
             self.windows += rest
-        self.previous = self.current if passed == 1 else 0
-        self.current = 0
-        self.start_ms += passed * window_ms
 
     def _fold(self, count_milli: int, alpha_permille: int) -> None:
         self.windows += 1
@@ -130,44 +137,46 @@ class Rate:
 
 
 class LruMap(Generic[_V]):
-    """A dict of at most `keys_max` keys that forgets the least recently touched."""
+    """A dict of at most `keys_max` keys that forgets the least recently touched.
 
-    __slots__ = ("_data", "evicted", "keys_max")
+    The rules work on `data` directly (their hot path): `data.get` reads without
+    touching (evaluation), `data.move_to_end` touches a present key (observation), and
+    `insert` adds an absent one, forgetting the oldest beyond the bound. Values are never
+    None, so `data.get(key) is None` means absent.
+    """
+
+    __slots__ = ("data", "evicted", "keys_max")
 
     def __init__(self, keys_max: int) -> None:
         assert keys_max > 0
-        self._data: OrderedDict[str, _V] = OrderedDict()
+        self.data: OrderedDict[str, _V] = OrderedDict()
         self.keys_max = keys_max
         self.evicted = 0
 
     def get(self, key: str) -> _V | None:
         """The value, without touching it (evaluation reads; observation touches)."""
-        return self._data.get(key)
+        return self.data.get(key)
 
-    def touch(self, key: str, make: Callable[[], _V]) -> _V:
-        """The value for `key`, made if absent, now the most recently used."""
-        data = self._data
-        value = data.get(key)
-        if value is None:
-            value = data[key] = make()
-            if len(data) > self.keys_max:
-                data.popitem(last=False)
-                self.evicted += 1
-        else:
-            data.move_to_end(key)
-        return value
+    def insert(self, key: str, value: _V) -> None:
+        """Add `key`, absent until now, as the most recently used."""
+        data = self.data
+        assert value is not None and key not in data
+        data[key] = value
+        if len(data) > self.keys_max:
+            data.popitem(last=False)
+            self.evicted += 1
 
     def put(self, key: str, value: _V) -> None:
         """Set `key` to `value`, now the most recently used (restoring a snapshot)."""
-        self._data[key] = value
-        self._data.move_to_end(key)
-        if len(self._data) > self.keys_max:
-            self._data.popitem(last=False)
+        self.data[key] = value
+        self.data.move_to_end(key)
+        if len(self.data) > self.keys_max:
+            self.data.popitem(last=False)
             self.evicted += 1
 
     def items(self) -> Iterator[tuple[str, _V]]:
         """Oldest first, so a snapshot restores the same order."""
-        return iter(self._data.items())
+        return iter(self.data.items())
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self.data)

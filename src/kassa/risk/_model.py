@@ -10,6 +10,7 @@ from typing import Any
 from kassa.errors import InputError
 
 __all__ = [
+    "ALLOW",
     "APPROVAL_CODES",
     "DECLINE_CODES",
     "Action",
@@ -25,7 +26,7 @@ APPROVAL_CODES = frozenset({"00", "10", "11", "A2", "A4"})
 DECLINE_CODES = ("59", "34")
 _MINUTES_PER_DAY = 1440
 _MS_PER_MINUTE = 60_000
-_PAN_LENGTHS = range(12, 20)
+_PAN_LENGTH_MIN, _PAN_LENGTH_MAX = 12, 19
 
 
 class Action(StrEnum):
@@ -43,6 +44,9 @@ class Action(StrEnum):
 
 
 _SEVERITY = {Action.ALLOW: 0, Action.ALERT: 1, Action.HOLD: 2, Action.DECLINE: 3}
+# `Action.value` is a Python-level property on 3.11: looked up in a dict on hot paths
+_VALUE = {a: a.value for a in Action}
+_BLOCKING = frozenset(a for a, severity in _SEVERITY.items() if severity >= _SEVERITY[Action.HOLD])
 # Between two declines, 34 (suspected fraud, retain the card) outranks 59.
 _CODE_RANK = {"59": 0, "34": 1}
 
@@ -72,8 +76,25 @@ class RiskEvent:
         if self.at_ms < 0 or self.amount_fen < 0:
             raise InputError("risk event: at_ms and amount_fen must not be negative")
         ref = self.card_ref
-        if ref is not None and len(ref) in _PAN_LENGTHS and ref.isdigit() and _luhn_ok(ref):
+        # The host's tokens start with a letter, so `isdigit` ends this at the first
+        # character; only an all-digit reference of a PAN's length pays for the Luhn sum.
+        if (
+            ref is not None
+            and ref.isdigit()
+            and _PAN_LENGTH_MIN <= len(ref) <= _PAN_LENGTH_MAX
+            and _luhn_ok(ref)
+        ):
             raise InputError("risk event: card_ref looks like a PAN; pass the card token")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields by name, in order: what `dataclasses.asdict` gives, without its deep
+        copies (every field is an immutable scalar), e.g. to store the event as JSON."""
+        return {
+            "at_ms": self.at_ms, "tid": self.tid, "mid": self.mid, "card_ref": self.card_ref,
+            "txn_type": self.txn_type, "amount_fen": self.amount_fen,
+            "utc_offset_min": self.utc_offset_min, "mcc": self.mcc,
+            "has_matching_sale": self.has_matching_sale,
+        }  # fmt: skip
 
     @property
     def local_minute(self) -> int:
@@ -115,7 +136,7 @@ class RuleHit:
         """JSON-ready form for the alert store."""
         return {
             "rule_id": self.rule_id,
-            "action": self.action.value,
+            "action": _VALUE[self.action],
             "response_code": self.response_code,
             "figures": dict(self.figures),
             "message": self.message,
@@ -137,12 +158,12 @@ class Decision:
     @property
     def blocks(self) -> bool:
         """True when the issuer must not be asked (hold or decline)."""
-        return self.action.severity >= _SEVERITY[Action.HOLD]
+        return self.action in _BLOCKING
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, e.g. for the `risk` column of a transaction record."""
         return {
-            "action": self.action.value,
+            "action": _VALUE[self.action],
             "response_code": self.response_code,
             "hits": [hit.as_dict() for hit in self.hits],
         }
@@ -167,7 +188,14 @@ def decide(hits: Iterable[RuleHit]) -> Decision:
     found = tuple(hits)
     if not found:
         return ALLOW
-    action = max((hit.action for hit in found), key=lambda a: _SEVERITY[a])
+    if len(found) == 1:  # the usual case when anything fires: no ranking to do
+        action = found[0].action
+        code = (found[0].response_code or "59") if action is Action.DECLINE else None
+        return Decision(action, code, found)
+    action = found[0].action
+    for hit in found:  # the first of the most severe, as `max` would pick
+        if _SEVERITY[hit.action] > _SEVERITY[action]:
+            action = hit.action
     code = None
     if action is Action.DECLINE:
         codes = [hit.response_code or "59" for hit in found if hit.action is Action.DECLINE]

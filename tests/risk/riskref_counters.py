@@ -1,0 +1,159 @@
+"""A frozen copy of the risk counters as they were before the engine was tuned (commit
+eafb28c, `kassa.risk._counters`): the reference `test_risk_equivalence.py` holds the
+tuned engine to. Do not optimise this file; it is meant to stay plain."""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+__all__ = ["Ewm", "LruMap", "Rate", "Window"]
+
+_V = TypeVar("_V")
+_MILLI = 1000
+_IDLE_WINDOWS_MAX = 500
+_SAMPLES_MAX = 1 << 31  # after this many empty windows the long-run count is ~0 anyway
+
+
+class Window:
+    """Sliding-window entries, oldest first, with their total in fen."""
+
+    __slots__ = ("entries", "total_fen")
+
+    def __init__(self) -> None:
+        self.entries: deque[tuple[int, int]] = deque()
+        self.total_fen = 0
+
+    def prune(self, now_ms: int, window_ms: int) -> None:
+        """Drop entries at or before now - window: the window is (now - window, now]."""
+        cutoff = now_ms - window_ms
+        entries = self.entries
+        while entries and entries[0][0] <= cutoff:
+            self.total_fen -= entries.popleft()[1]
+
+    def add(self, at_ms: int, amount_fen: int, cap: int) -> None:
+        """Append one entry, dropping the oldest beyond `cap`."""
+        self.entries.append((at_ms, amount_fen))
+        self.total_fen += amount_fen
+        if len(self.entries) > cap:
+            self.total_fen -= self.entries.popleft()[1]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def _weight_permille(alpha_permille: int, n: int) -> int:
+    """max(alpha, 1/n) in permille: the first n < 1/alpha samples average plainly."""
+    return max(alpha_permille, _MILLI // n) if n > 0 else _MILLI
+
+
+class Ewm:
+    """Weighted mean (milli-fen) and variance (milli-fen²) of approved amounts."""
+
+    __slots__ = ("mean_mf", "n", "var_mf2")
+
+    def __init__(self, n: int = 0, mean_mf: int = 0, var_mf2: int = 0) -> None:
+        self.n, self.mean_mf, self.var_mf2 = n, mean_mf, var_mf2
+
+    def add(self, amount_fen: int, alpha_permille: int) -> None:
+        """Fold one amount in; `n` counts samples, saturating at `_SAMPLES_MAX`."""
+        weight = _weight_permille(alpha_permille, self.n + 1)
+        diff = amount_fen * _MILLI - self.mean_mf
+        increment = diff * weight // _MILLI
+        self.mean_mf += increment
+        self.var_mf2 = (_MILLI - weight) * (self.var_mf2 + diff * increment) // _MILLI
+        self.n = min(self.n + 1, _SAMPLES_MAX)
+
+    def above(self, amount_fen: int, sigma_x10: int) -> bool:
+        """amount > mean + (sigma_x10/10)·σ, decided exactly on integers (no square root):
+        d > k·σ with d > 0  ⇔  100·d² > sigma_x10²·var."""
+        diff = amount_fen * _MILLI - self.mean_mf
+        return diff > 0 and 100 * diff * diff > sigma_x10 * sigma_x10 * self.var_mf2
+
+
+class Rate:
+    """Counts per fixed window (aligned on the epoch) and their long-run mean."""
+
+    __slots__ = ("baseline_milli", "current", "previous", "start_ms", "windows")
+
+    def __init__(
+        self, start_ms: int, current: int = 0, previous: int = 0, baseline_milli: int = 0,
+        windows: int = 0,
+    ) -> None:  # fmt: skip
+        self.start_ms, self.current, self.previous = start_ms, current, previous
+        self.baseline_milli, self.windows = baseline_milli, windows
+
+    def roll(self, now_ms: int, window_ms: int, alpha_permille: int) -> None:
+        """Close every window that ended by `now_ms`, folding its count into the mean."""
+        passed = (now_ms - self.start_ms) // window_ms
+        if passed <= 0:
+            return  # same window, or a clock a little behind: count it in the current one
+        self._fold(self.current * _MILLI, alpha_permille)
+        idle = min(passed - 1, _IDLE_WINDOWS_MAX)
+        plain = min(idle, max(0, _MILLI // alpha_permille - self.windows))
+        for _ in range(plain):  # idle windows still in the plain-mean warm-up
+            self._fold(0, alpha_permille)
+        rest = idle - plain
+        if rest:  # closed form for the others: baseline × (1 - alpha)^rest
+            keep = _MILLI - alpha_permille
+            self.baseline_milli = self.baseline_milli * keep**rest // _MILLI**rest
+            self.windows += rest
+        self.previous = self.current if passed == 1 else 0
+        self.current = 0
+        self.start_ms += passed * window_ms
+
+    def _fold(self, count_milli: int, alpha_permille: int) -> None:
+        self.windows += 1
+        weight = _weight_permille(alpha_permille, self.windows)
+        self.baseline_milli += (count_milli - self.baseline_milli) * weight // _MILLI
+
+    def estimate(self, now_ms: int, window_ms: int) -> int:
+        """Transactions in the last `window_ms`: the current window's count plus the share
+        of the previous window that still lies inside it (the two-bucket estimate)."""
+        into = min(max(now_ms - self.start_ms, 0), window_ms)
+        return self.current + self.previous * (window_ms - into) // window_ms
+
+
+class LruMap(Generic[_V]):
+    """A dict of at most `keys_max` keys that forgets the least recently touched."""
+
+    __slots__ = ("_data", "evicted", "keys_max")
+
+    def __init__(self, keys_max: int) -> None:
+        assert keys_max > 0
+        self._data: OrderedDict[str, _V] = OrderedDict()
+        self.keys_max = keys_max
+        self.evicted = 0
+
+    def get(self, key: str) -> _V | None:
+        """The value, without touching it (evaluation reads; observation touches)."""
+        return self._data.get(key)
+
+    def touch(self, key: str, make: Callable[[], _V]) -> _V:
+        """The value for `key`, made if absent, now the most recently used."""
+        data = self._data
+        value = data.get(key)
+        if value is None:
+            value = data[key] = make()
+            if len(data) > self.keys_max:
+                data.popitem(last=False)
+                self.evicted += 1
+        else:
+            data.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: _V) -> None:
+        """Set `key` to `value`, now the most recently used (restoring a snapshot)."""
+        self._data[key] = value
+        self._data.move_to_end(key)
+        if len(self._data) > self.keys_max:
+            self._data.popitem(last=False)
+            self.evicted += 1
+
+    def items(self) -> Iterator[tuple[str, _V]]:
+        """Oldest first, so a snapshot restores the same order."""
+        return iter(self._data.items())
+
+    def __len__(self) -> int:
+        return len(self._data)
