@@ -4,8 +4,8 @@
     python benchmarks/hostproc.py echo
 
 `kassa`: the real host, built exactly as `kassa host serve` builds it (`open_host`, then
-`GroupCommitter` + `FrameServer` as in `kassa.host.service.serve`), wired here by hand
-only so that the committer's counters (groups, requests) can be reported.
+`kassa.host.service.HostServer`, what `serve` runs, here so that the committer's counters
+(groups, requests) can be reported).
 `echo`: the floor of Python's overhead, a bare asyncio Protocol + pyiso8583 server that
 decodes each request, builds a 0210 from it and encodes it (no database, no MAC).
 
@@ -39,22 +39,18 @@ def stats_line(doc: dict[str, Any]) -> None:
 
 async def run_kassa(db: str, home: Path, rules: Path | None) -> None:
     from kassa.host.runtime import open_host
-    from kassa.host.service import GroupCommitter
-    from kassa.net.server import FrameServer
+    from kassa.host.service import HostServer
 
     runtime = open_host(db, home, rules)
-    committer = GroupCommitter(runtime.db, runtime.core)
-    committer.start()
-    server = FrameServer(committer.submit, host="127.0.0.1", port=0)
-    await server.start()
+    host = HostServer(runtime.db, runtime.core, "127.0.0.1", 0)  # as `kassa host serve`
+    port = await host.start()
 
     def report() -> None:
-        stats_line({"groups": committer.groups, "requests": committer.requests,
-                    "connections": server.connection_count})  # fmt: skip
+        stats_line({"groups": host.committer.groups, "requests": host.committer.requests,
+                    "connections": host.server.connection_count})  # fmt: skip
 
-    await _until_stopped(server.port, report)
-    await server.stop(grace_s=2.0)
-    await committer.stop()
+    await _until_stopped(port, report)
+    await host.stop()
     report()
     runtime.close()
 

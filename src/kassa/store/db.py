@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
+from kassa.store._checkpoint import WalCheckpointer
 from kassa.store._errors import TransientError, translate
 from kassa.store._open import open_postgresql, open_sqlite
 from kassa.store._tx import Cursor, Transaction
@@ -151,6 +152,30 @@ class Database:
             tx.close()
             self._rollback(conn)
             raise
+
+    @contextmanager
+    def background_checkpoints(self, interval_s: float = 0.5) -> Iterator[None]:
+        """While the block runs, SQLite WAL checkpoints happen on a thread and connection
+        of their own instead of inside a commit (`kassa.store._checkpoint`); nothing
+        changes on PostgreSQL. For a long-running writer such as the host server."""
+        if self.dialect != "sqlite":
+            yield
+            return
+
+        def writer_pragma(sql: str) -> None:
+            with self._lock:
+                self._guard(self._conn.execute, sql)
+
+        checkpointer = WalCheckpointer(
+            lambda: open_sqlite(self.url, self.durable, self._busy_timeout_ms),
+            writer_pragma,
+            interval_s,
+        )
+        checkpointer.start()
+        try:
+            yield
+        finally:
+            checkpointer.stop()
 
     def _connection(self) -> Any:
         if self.dialect == "postgresql" and (self._conn.closed or self._conn.broken):
