@@ -80,4 +80,9 @@ class CryptoError(KassaError, ValueError):
 
 
 class StoreError(KassaError):
-    """The journal or database refused a write or holds something inconsistent."""
+    """The journal or database refused a write or holds something inconsistent.
+
+    `at_commit` is True when COMMIT itself failed: whether the transaction stands is then
+    unknown (a connection lost mid-COMMIT), so nothing may be told as if it did not."""
+
+    at_commit: bool = False

@@ -3,11 +3,14 @@ group redone request by request, so it alone goes unanswered and leaves nothing 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hostkit import HEADER, T0_MS, TPDU, Term, open_host
 
+from kassa.errors import StoreError
 from kassa.host.check import check_host
 from kassa.host.core import HostCore
 from kassa.host.service import GroupCommitter
@@ -79,3 +82,63 @@ def test_a_failing_request_alone_is_unanswered_and_leaves_nothing(term: Term) ->
     assert stored_stans(term) == [sales[n][11] for n in (0, 2, 3)]
     with term.db.transaction(write=False) as tx:
         assert check_host(tx).ok
+
+
+# -- a group that does not commit --------------------------------------------------------
+
+
+class StoreFailingCore(HostCore):
+    """The database refuses a write half-way through the group (disk full, say)."""
+
+    def handle(self, tx: Transaction, body: bytes, now_ms: int) -> bytes | None:
+        answer = super().handle(tx, body, now_ms)
+        if decode(split_body(body).message)[11] == self.failing_stan:
+            raise StoreError("database or disk is full")
+        return answer
+
+    failing_stan = ""
+
+
+async def through_the_committer(committer: GroupCommitter, bodies: list[bytes]) -> list[Any]:
+    committer.start()
+    try:
+        return list(await asyncio.gather(*(committer.submit(b) for b in bodies)))
+    finally:
+        await committer.stop()
+
+
+def test_failed_before_commit_an_authorisation_is_told_96_and_a_reversal_nothing(
+    term: Term,
+) -> None:
+    """Nothing of the group stands, so the cashier may be told at once: 96 to each sale
+    (matched to its request), no answer to a reversal (sent again, never taken as done)."""
+    core = StoreFailingCore(term.core.secrets, term.core.config, term.core.rand)
+    sales = [term.request(TxnType.SALE, 100 + n) for n in range(3)]
+    core.failing_stan = sales[2][11]
+    reversal = rq.reversal(term.request(TxnType.SALE, 500), "98")
+    bodies = [body(term, m) for m in (*sales, reversal)]
+    answers = asyncio.run(through_the_committer(GroupCommitter(term.db, core), bodies))
+    replies = [decode(split_body(a).message) for a in answers[:3]]
+    assert [(r.mti, r[11], r[4], r[39]) for r in replies] == [
+        ("0210", s[11], s[4], "96") for s in sales
+    ]
+    assert answers[3] is None
+    assert stored_stans(term) == []
+
+
+def test_failed_at_commit_nothing_is_said(term: Term, monkeypatch: pytest.MonkeyPatch) -> None:
+    """COMMIT itself failed: the group may stand or not, so no terminal is told it did not
+    (they reverse, as after a cut line)."""
+
+    def commit_fails(conn: object) -> Any:
+        def fail() -> None:
+            raise StoreError("disk I/O error during COMMIT")
+
+        return fail
+
+    monkeypatch.setattr(term.db, "_commit_fn", commit_fails)
+    sales = [term.request(TxnType.SALE, 100 + n) for n in range(2)]
+    answers = asyncio.run(
+        through_the_committer(GroupCommitter(term.db, term.core), [body(term, s) for s in sales])
+    )
+    assert answers == [None, None]

@@ -36,6 +36,9 @@ log = logging.getLogger("kassa.host")
 
 _MACED_RESPONSES = frozenset({"0110", "0210", "0230", "0410"})
 _FINANCIAL = frozenset({"0100", "0200", "0220", "0400", "0620"})
+# What a refusal without the database echoes (reference §2): enough for the terminal to
+# match it to its request (MTI, STAN, TID, amount) and show it.
+_ECHOED_ON_REFUSAL = (2, 3, 4, 11, 22, 25, 41, 42, 49, 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +222,28 @@ class HostCore:
             **reply.record,
         }
         repo.insert_txn(ctx.tx, values)
+
+    def refusal(self, body: bytes, code: str) -> bytes | None:
+        """An answer `code` (96: system malfunction) to a request that was NOT booked —
+        its group's transaction was rolled back — built without the database. Only for
+        authorisation requests (0100, 0200): a reversal, advice or settlement gets no
+        answer (None), so that the terminal sends it again rather than take a refusal for
+        "done". Not MACed (there are no keys without the database); terminals take a
+        decline without a MAC."""
+        try:
+            frame = split_body(body, self.config.header_mode)
+            msg = decode(frame.message, frame.message_offset)
+        except DecodeError:
+            return None
+        if msg.mti not in ("0100", "0200"):
+            return None
+        fields = {n: msg[n] for n in _ECHOED_ON_REFUSAL if n in msg}
+        fields[39] = code
+        try:
+            answer = Message(response_mti(msg.mti), fields)
+        except CryptoError:  # pragma: no cover - no keys involved
+            return None
+        return Frame(frame.tpdu, frame.header, encode(answer)).to_bytes()[2:]
 
     def _format_error(
         self, tx: Transaction, frame: Frame, exc: DecodeError, now_ms: int

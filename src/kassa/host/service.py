@@ -76,14 +76,27 @@ class GroupCommitter:
             try:
                 answers = await loop.run_in_executor(self._pool, self._commit_retrying, group)
             except StoreError as exc:
-                log.error("group of %d not committed: %s", len(group), exc)
-                answers = [(None, None)] * len(group)  # no answer: terminals reverse
+                answers = self._failed(group, exc)
             done_s = self.clock.monotonic_s()
             for (_, future, started_s), (answer, outcome) in zip(group, answers, strict=True):
                 if not future.done():
                     future.set_result(answer)
                 if self.metrics is not None and outcome is not None:
                     self._count(outcome, done_s - started_s)
+
+    def _failed(
+        self, group: list[_Item], exc: StoreError
+    ) -> list[tuple[bytes | None, tuple[str, str] | None]]:
+        """The answers to a group whose transaction did not commit. Failed before COMMIT:
+        nothing of it stands, so an authorisation is told 96 at once (the cashier knows
+        it was not charged; the rest gets no answer and is sent again). Failed AT COMMIT:
+        it may stand or not, so nothing is said and the terminals reverse, as after a
+        cut line."""
+        log.error("group of %d not committed (%s): %s", len(group),
+                  "at COMMIT" if exc.at_commit else "before COMMIT", exc)  # fmt: skip
+        if exc.at_commit:
+            return [(None, None)] * len(group)
+        return [(self.core.refusal(body, "96"), None) for body, _, _ in group]
 
     def _count(self, outcome: tuple[str, str], seconds: float) -> None:
         assert self.metrics is not None

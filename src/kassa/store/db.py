@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
+from kassa.errors import StoreError
 from kassa.store._checkpoint import WalCheckpointer
 from kassa.store._errors import TransientError, translate
 from kassa.store._open import open_postgresql, open_sqlite
@@ -147,7 +148,11 @@ class Database:
             yield tx
             tx.flush_deferred()  # the deferred row changes, locked in one global order
             tx.close()
-            self._guard(self._commit_fn(conn))
+            try:
+                self._guard(self._commit_fn(conn))
+            except StoreError as exc:
+                exc.at_commit = True  # the outcome is not known: see StoreError
+                raise
         except BaseException:
             tx.close()
             self._rollback(conn)
