@@ -106,6 +106,28 @@ def test_backups_are_taken_and_verified(world: World) -> None:
     assert unknown.status_code == 400
 
 
+def test_a_console_backup_goes_to_the_configured_remote_too(world: World) -> None:
+    share = world.home / "share"
+    share.mkdir()
+    (world.home / "backup.toml").write_text(f'[remote]\nurl = "{share}"\n', encoding="utf-8")
+    admin = login(world, "adm01")
+    assert admin.post("/backups/run", data={"csrf": token(admin)}).status_code == 303
+    listing = admin.get("/backups").text
+    backup_id = listing.split('name="backup_id" value="')[1].split('"')[0]
+    assert (share / backup_id).is_dir()  # published (not left as .partial)
+    assert "remote copy failed" not in listing
+
+
+def test_a_failed_remote_copy_does_not_fail_the_console_backup(world: World) -> None:
+    missing = world.home / "unmounted-share"
+    (world.home / "backup.toml").write_text(f'[remote]\nurl = "{missing}"\n', encoding="utf-8")
+    admin = login(world, "adm01")
+    assert admin.post("/backups/run", data={"csrf": token(admin)}).status_code == 303
+    listing = admin.get("/backups").text
+    assert 'name="backup_id" value="' in listing  # the local backup stands
+    assert "remote copy failed" in listing and "retry-remote" in listing
+
+
 def test_audit_log_page_verifies_the_chain(world: World) -> None:
     admin = login(world, "adm01")
     assert admin.post("/audit/verify", data={"csrf": token(admin)}).status_code == 303

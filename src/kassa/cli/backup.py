@@ -28,7 +28,6 @@ from kassa.cli.backup_remote import (
     RemoteOpt,
     RepoOpt,
     SshKeyOpt,
-    configured,
     context,
     host_db,
     load_policy,
@@ -42,7 +41,7 @@ from kassa.cli.backup_remote import (
 from kassa.clock import SYSTEM
 from kassa.errors import ConfigError, InputError
 from kassa.ops import backup as bk
-from kassa.ops.backup.remote_config import RemoteConfig
+from kassa.ops.backup.remote_config import RemoteConfig, configured
 from kassa.store import DbUrl, parse_db_url
 
 app = typer.Typer(

@@ -11,10 +11,9 @@ replaces the configured ``[remote]`` as a whole; without it, ``--ssh-key``,
 
 from __future__ import annotations
 
-import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -23,7 +22,12 @@ from kassa.errors import ConfigError, StoreError
 from kassa.home import kassa_home
 from kassa.ops import backup as bk
 from kassa.ops.backup.pieces import BadPiece
-from kassa.ops.backup.remote_config import SSH_KEY_DEFAULT, RemoteConfig, parse_remote
+from kassa.ops.backup.remote_config import (
+    SSH_KEY_DEFAULT,
+    RemoteConfig,
+    configured,
+    load_config,
+)
 from kassa.ops.backup.remote_sync import Outcome
 from kassa.store import DbUrl, parse_db_url
 
@@ -69,12 +73,6 @@ def context(home: Path | None, to: Path | None) -> tuple[Path, bk.Repository, bk
 def load_policy(home: Path) -> bk.Policy:
     """The policy in ``home/backup.toml``, or the defaults when there is none."""
     return bk.parse_policy(load_config(home), str(home / "backup.toml"))
-
-
-def configured(home: Path) -> tuple[RemoteConfig | None, bk.Policy]:
-    """The ``[remote]`` and the policy of ``home/backup.toml``; ConfigError if either is bad."""
-    doc, where = load_config(home), str(home / "backup.toml")
-    return parse_remote(doc, where, home), bk.parse_policy(doc, where)
 
 
 def remote_config(
@@ -165,17 +163,6 @@ def size_text(size: int) -> str:
 def local_time(at_ms: int, offset_minutes: int) -> str:
     moment = datetime.fromtimestamp(at_ms / 1000, UTC) + timedelta(minutes=offset_minutes)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def load_config(home: Path) -> dict[str, Any]:
-    """``home/backup.toml`` parsed, or an empty document when there is none."""
-    path = home / "backup.toml"
-    if not path.is_file():
-        return {}
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
 
 
 def host_db(home: Path, option: str | None, default_db: str) -> DbUrl | None:

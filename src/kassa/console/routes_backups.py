@@ -22,11 +22,18 @@ def _repository(services: Services) -> bk.Repository:
     return bk.Repository(services.home / "backups")
 
 
-def take_backup(services: Services, reason: str) -> str:
-    """A full backup of the console's database (and the home's logs); its id."""
+# As long as an automatic backup waits for its remote copy (the CLI's auto_remote_wait_s).
+_REMOTE_WAIT_S = 120.0
+
+
+def take_backup(services: Services, reason: str) -> tuple[str, str | None]:
+    """A full backup of the console's database (and the home's logs), copied to the
+    remote configured in backup.toml if any: its id, and why the copy failed (None: made,
+    or no remote). A failed copy never fails the backup (`kassa backup retry-remote`)."""
+    repo = _repository(services)
     targets = [bk.Target("db", services.db.url)]
     result = bk.run_backup(
-        _repository(services),
+        repo,
         bk.Secret.from_env(services.home),
         targets,
         kind="full",
@@ -34,7 +41,15 @@ def take_backup(services: Services, reason: str) -> str:
         logs_dir=services.home / "logs",
         now_ms=services.clock.now_ms,
     )
-    return result.manifest.id
+    try:
+        config, policy = bk.configured(services.home)
+        if config is None:
+            return result.manifest.id, None
+        outcome = bk.attempt_within(repo, config, policy, result.manifest,
+                                    services.clock.now_ms, _REMOTE_WAIT_S)  # fmt: skip
+    except KassaError as exc:
+        return result.manifest.id, str(exc)
+    return result.manifest.id, None if outcome.ok else outcome.detail
 
 
 def _listing(ctx: Ctx) -> dict[str, Any]:
@@ -74,10 +89,12 @@ def verify(ctx: Admin, backup_id: FormText = "") -> Response:
 @router.post("/backups/run", response_class=HTMLResponse)
 def run(ctx: Admin) -> Response:
     try:
-        backup_id = take_backup(ctx.services, "console")
+        backup_id, remote_error = take_backup(ctx.services, "console")
     except KassaError as exc:
         ctx.audit("backup.run_refused", "backup", {"refused": str(exc)})
         return page(ctx, "backups.html", 400, report=None, error=str(exc), **_listing(ctx))
-    ctx.audit("backup.run", f"backup {backup_id}", {"kind": "full"})
-    ctx.session.notice = f"backup {backup_id}"
+    ctx.audit("backup.run", f"backup {backup_id}", {"kind": "full", "remote_error": remote_error})
+    ctx.session.notice = f"backup {backup_id}" + (
+        f"; remote copy failed: {remote_error} (kassa backup retry-remote)" if remote_error else ""
+    )
     return RedirectResponse("/backups", status_code=303)

@@ -78,7 +78,9 @@ def settlement_run(
         cut = Cutoff.parse(cutoff)
         if refund_fees not in RefundFees.__members__:
             raise InputError(f"refund fees {refund_fees!r}: kept or returned")
-        backup_id = take_backup(ctx.services, "before settlement") if backup else "-"
+        backup_id, remote_error = (
+            take_backup(ctx.services, "before settlement") if backup else ("-", None)
+        )
         result = run_day(
             ctx.services.db, settle_day, ctx.now_ms(), cut, refund_fees=RefundFees(refund_fees)
         )
@@ -93,6 +95,7 @@ def settlement_run(
             "merchants": len(result.merchants),
             "payout": Amount(result.total("payout_fen")).yuan(),
             "backup": backup_id,
+            "backup_remote_error": remote_error,
         },
     )
     ctx.session.notice = f"{result.settle_day}: {result.status}"

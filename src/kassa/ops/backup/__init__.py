@@ -42,7 +42,7 @@ from kassa.ops.backup.remote import (
     push,
     remote_manifests,
 )
-from kassa.ops.backup.remote_config import RemoteConfig, parse_remote
+from kassa.ops.backup.remote_config import RemoteConfig, configured, load_config, parse_remote
 from kassa.ops.backup.remote_sync import (
     Outcome,
     RemoteStatus,
@@ -90,11 +90,13 @@ __all__ = [
     "chain",
     "choose",
     "choose_from",
+    "configured",
     "connect_sftp",
     "copy_to_remote",
     "due",
     "fetch",
     "fetched",
+    "load_config",
     "open_remote",
     "parse_policy",
     "parse_remote",

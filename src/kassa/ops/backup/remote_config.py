@@ -21,12 +21,14 @@ and before a restore only ever warn: the remote never stops a settlement or a re
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from kassa.errors import ConfigError
+from kassa.ops.backup.policy import Policy, parse_policy
 from kassa.ops.backup.sftp import SftpSpec, parse_sftp_url
 
 OnFailure = Literal["fail", "warn"]
@@ -129,3 +131,20 @@ def _file(table: Mapping[str, Any], key: str, where: str, home: Path) -> Path | 
         raise ConfigError(f"{where}: remote.{key} = {value!r}; give a file name")
     path = Path(value).expanduser()
     return path if path.is_absolute() else home / path
+
+
+def load_config(home: Path) -> dict[str, Any]:
+    """``home/backup.toml`` parsed, or an empty document when there is none."""
+    path = home / "backup.toml"
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def configured(home: Path) -> tuple[RemoteConfig | None, Policy]:
+    """The ``[remote]`` and the policy of ``home/backup.toml``; ConfigError if either is bad."""
+    doc, where = load_config(home), str(home / "backup.toml")
+    return parse_remote(doc, where, home), parse_policy(doc, where)
