@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,3 +76,17 @@ def _rows(db: Database) -> dict[str, list[tuple[Any, ...]]]:
 
 def repo_and_secret(home: Path) -> tuple[Repository, Secret]:
     return Repository(home / "backups"), Secret.from_env(home, {})
+
+
+BACKUP_ID = re.compile(r"[0-9]{8}T[0-9]{9}Z-[0-9a-f]{6}")  # what `kassa backup run` prints
+DAY_MS = 86_400_000
+
+
+def new_home(tmp_path: Path, host_dir: bool = True) -> Path:
+    """A KASSA_HOME with a log file to back up (and a host/ folder for a host database)."""
+    base = tmp_path / "home"
+    (base / "logs").mkdir(parents=True)
+    (base / "logs" / "kassa.log").write_text('{"msg": "started"}\n')
+    if host_dir:
+        (base / "host").mkdir()
+    return base

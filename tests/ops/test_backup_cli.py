@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from backupkit import Term, open_host, rows_of, sell
+from backupkit import BACKUP_ID, Term, new_home, open_host, rows_of, sell
 from typer.testing import CliRunner
 
 from kassa.cli.backup import app
@@ -14,16 +13,12 @@ from kassa.errors import ConfigError, InputError
 from kassa.host.runtime import default_db_url
 from kassa.terminal.journal import Journal
 
-ID = re.compile(r"[0-9]{8}T[0-9]{9}Z-[0-9a-f]{6}")
 DEVICE_KEY = bytes(range(32))
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    base = tmp_path / "home"
-    (base / "logs").mkdir(parents=True)
-    (base / "logs" / "kassa.log").write_text('{"msg": "started"}\n')
-    return base
+    return new_home(tmp_path, host_dir=False)
 
 
 def invoke(home: Path, *args: str) -> tuple[int, str, BaseException | None]:
@@ -47,7 +42,7 @@ def test_run_list_verify_restore_schedule(home: Path) -> None:
 
     code, out, _ = invoke(home, "run")
     assert code == 0, out
-    first = ID.findall(out)[0]
+    first = BACKUP_ID.findall(out)[0]
     assert f"backup {first}: full" in out and "db, journal, logs" in out
     first_rows = business_rows(url)
 
@@ -57,7 +52,7 @@ def test_run_list_verify_restore_schedule(home: Path) -> None:
     share.mkdir()
     code, out, _ = invoke(home, "run", "--incremental", "--remote", str(share))
     assert code == 0, out
-    second = ID.findall(out)[0]
+    second = BACKUP_ID.findall(out)[0]
     assert f"incremental of {first}" in out
     assert out.count(": OK (copied and read back)") == 2  # the chain went to the share
 
@@ -86,7 +81,7 @@ def test_run_list_verify_restore_schedule(home: Path) -> None:
     assert code == 0 and f"delete {first}" in out and f"delete {second}" in out, out
     code, out, _ = invoke(home, "list")
     listed = {cells[1].strip() for line in out.splitlines() if len(cells := line.split("│")) > 2}
-    ids = {cell for cell in listed if ID.fullmatch(cell)}
+    ids = {cell for cell in listed if BACKUP_ID.fullmatch(cell)}
     assert ids and first not in ids and second not in ids and "pre-restore" in out
 
 

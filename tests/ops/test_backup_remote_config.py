@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from backupkit import Term, open_host, sell
+from backupkit import BACKUP_ID, DAY_MS, Term, new_home, open_host, sell
 from sshkit import SshServer, sshd
 from typer.testing import CliRunner
 
@@ -38,16 +38,11 @@ from kassa.ops.doctor import doctor
 from kassa.ops.doctor.backup_remote import remote_checks
 
 __all__ = ["sshd"]  # the fixture, imported for pytest
-ID = re.compile(r"[0-9]{8}T[0-9]{9}Z-[0-9a-f]{6}")
-DAY_MS = 86_400_000
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> Iterator[Path]:
-    base = tmp_path / "home"
-    (base / "logs").mkdir(parents=True)
-    (base / "logs" / "kassa.log").write_text('{"msg": "started"}\n')
-    (base / "host").mkdir()
+    base = new_home(tmp_path)
     term = Term(*open_host(default_db_url(base)))
     term.sign_on()
     sell(term, 100)
@@ -75,7 +70,7 @@ def settle(home: Path) -> tuple[int, str, BaseException | None]:
 
 def held(share: Path) -> list[str]:
     """The backups published at a directory remote (a .partial is not one)."""
-    return sorted(p.name for p in share.iterdir() if ID.fullmatch(p.name))
+    return sorted(p.name for p in share.iterdir() if BACKUP_ID.fullmatch(p.name))
 
 
 def local_ids(home: Path) -> list[str]:
@@ -145,7 +140,7 @@ def test_a_plain_run_and_the_pre_settlement_backup_copy_to_the_configured_share(
     configure(home, url=str(share))
     code, out, _ = invoke(home, "run")
     assert code == 0 and ": OK (copied and read back)" in out, out
-    first = ID.findall(out)[0]
+    first = BACKUP_ID.findall(out)[0]
     assert held(share) == [first]
 
     code, out, error = settle(home)
@@ -170,7 +165,7 @@ def test_a_damaged_remote_copy_fails_verify_and_says_how_to_repair_it(home: Path
     configure(home, url=str(share))
     code, out, _ = invoke(home, "run")
     assert code == 0, out
-    backup_id = ID.findall(out)[0]
+    backup_id = BACKUP_ID.findall(out)[0]
     piece = share / backup_id / "db.data.kbk"
     data = bytearray(piece.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -294,10 +289,10 @@ def test_the_pre_restore_backup_goes_to_the_remote(home: Path) -> None:
     share.mkdir()
     configure(home, url=str(share))
     code, out, _ = invoke(home, "run")
-    first = ID.findall(out)[0]
+    first = BACKUP_ID.findall(out)[0]
     code, out, _ = invoke(home, "restore", "--at", first, "--yes")
     assert code == 0, out
-    pre = re.findall(rf"before the restore: ({ID.pattern})", out)[0]
+    pre = re.findall(rf"before the restore: ({BACKUP_ID.pattern})", out)[0]
     assert held(share) == sorted([first, pre])
 
 
@@ -331,7 +326,7 @@ def test_a_configured_sftp_remote_is_used_without_any_option(home: Path, sshd: S
               known_hosts=str(sshd.known_hosts))  # fmt: skip
     code, out, _ = invoke(home, "run")
     assert code == 0 and out.count(": OK (copied and read back)") == 1, out
-    first = ID.findall(out)[0]
+    first = BACKUP_ID.findall(out)[0]
     code, out, error = settle(home)
     assert code == 0, (out, error)
     assert held(share) == local_ids(home) and len(held(share)) == 2

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from backupkit import Term, open_host, rows_of, sell
+from backupkit import BACKUP_ID, DAY_MS, Term, new_home, open_host, rows_of, sell
 from sshkit import SshServer, keygen, sshd, tiny_disk, unmount
 from typer.testing import CliRunner
 
@@ -31,16 +30,11 @@ from kassa.ops.backup import (
 from kassa.ops.backup.sftp import SftpFS
 
 __all__ = ["sshd"]  # the fixture, imported for pytest
-ID = re.compile(r"[0-9]{8}T[0-9]{9}Z-[0-9a-f]{6}")
-DAY_MS = 86_400_000
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> Iterator[Path]:
-    base = tmp_path / "home"
-    (base / "logs").mkdir(parents=True)
-    (base / "logs" / "kassa.log").write_text('{"msg": "started"}\n')
-    (base / "host").mkdir()
+    base = new_home(tmp_path)
     yield base
 
 
@@ -83,13 +77,13 @@ def test_round_trip_backup_verify_restore_from_the_remote(
     url, share = default_db_url(home), remote_dir(sshd, "trip")
     code, out, _ = invoke(home, "run", *opts(sshd, "trip"))
     assert code == 0, out
-    first = ID.findall(out)[0]
+    first = BACKUP_ID.findall(out)[0]
     assert out.count(": OK (copied and read back)") == 1
     first_rows = business_rows(url)
     sell(term, 250)
     code, out, _ = invoke(home, "run", "--incremental", *opts(sshd, "trip"))
     assert code == 0, out
-    second = ID.findall(out)[0]
+    second = BACKUP_ID.findall(out)[0]
     assert f"incremental of {first}" in out and out.count(": OK (copied and read back)") == 2
     assert sorted(p.name for p in share.iterdir()) == sorted([first, second])  # no .partial
     local = home / "backups" / second
@@ -115,7 +109,7 @@ def test_a_corrupted_remote_piece_is_found_and_nothing_restored(
     url, share = default_db_url(home), remote_dir(sshd, "bad")
     code, out, _ = invoke(home, "run", *opts(sshd, "bad"))
     assert code == 0, out
-    backup_id = ID.findall(out)[0]
+    backup_id = BACKUP_ID.findall(out)[0]
     sell(term, 700)
     live = business_rows(url)
     piece = share / backup_id / "db.data.kbk"
@@ -247,7 +241,7 @@ def test_a_full_remote_disk_is_one_line_and_leaves_no_backup(
         message = str(error)
         assert "write failed" in message and "disk is full" in message, message
         assert "the local backup" in message and "\n" not in message
-        assert not [p for p in full.iterdir() if ID.fullmatch(p.name)]  # nothing published
+        assert not [p for p in full.iterdir() if BACKUP_ID.fullmatch(p.name)]  # nothing published
     finally:
         unmount(full)
 
@@ -259,7 +253,7 @@ def test_a_directory_remote_is_listed_verified_and_restored_the_same_way(
     share.mkdir()
     code, out, _ = invoke(home, "run", "--remote", str(share))
     assert code == 0 and ": OK (copied and read back)" in out, out
-    backup_id = ID.findall(out)[0]
+    backup_id = BACKUP_ID.findall(out)[0]
     kept = business_rows(url)
     sell(term, 900)
     shutil.rmtree(home / "backups")
