@@ -10,9 +10,10 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -48,6 +49,8 @@ HomeOpt = Annotated[Path | None, typer.Option("--home", help="Kassa home (defaul
 OperatorOpt = Annotated[str, typer.Option("--operator", help="your back-office operator id")]
 _DAY_MS = 86_400_000
 
+_T = TypeVar("_T")
+
 
 @dataclass
 class Backoffice:
@@ -79,6 +82,22 @@ def open_backoffice(db_url: str | None, home: Path | None) -> Backoffice:
     except BaseException:
         db.close()
         raise
+
+
+def _as_reviewer(
+    db: str | None,
+    home: Path | None,
+    operator: str,
+    act: Callable[[Backoffice, str, str], _T],
+) -> _T:
+    """`act(office, password, code)` for a supervisor's decision: the back office opened,
+    the password and the one-time code asked, the office closed whatever happens."""
+    office = open_backoffice(db, home)
+    try:
+        password, code = credentials(operator, office.store, need_code=True)
+        return act(office, password, code or "")
+    finally:
+        office.close()
 
 
 def credentials(operator: str, store: OperatorStore, need_code: bool) -> tuple[str, str | None]:
@@ -249,13 +268,9 @@ def approve(
     home: HomeOpt = None,
 ) -> None:
     """Approve a correction (supervisor or admin, not its maker, with a one-time code)."""
-    office = open_backoffice(db, home)
-    try:
-        password, code = credentials(operator, office.store, need_code=True)
-        done = corr.approve(office.db, office.store, correction_id, operator, password,
-                            code or "", SYSTEM.now_ms(), office.audit)  # fmt: skip
-    finally:
-        office.close()
+    done = _as_reviewer(db, home, operator, lambda office, password, code: corr.approve(
+        office.db, office.store, correction_id, operator, password, code, SYSTEM.now_ms(),
+        office.audit))  # fmt: skip
     typer.echo(f"correction {done.id} approved; entry {done.entry_id or '(none: terminal import)'}"
                f"; difference {done.diff_id} corrected")  # fmt: skip
 
@@ -269,13 +284,9 @@ def reject(
     home: HomeOpt = None,
 ) -> None:
     """Refuse a correction (supervisor or admin, with a one-time code)."""
-    office = open_backoffice(db, home)
-    try:
-        password, code = credentials(operator, office.store, need_code=True)
-        done = corr.reject(office.db, office.store, correction_id, operator, password,
-                           code or "", reason, SYSTEM.now_ms(), office.audit)  # fmt: skip
-    finally:
-        office.close()
+    done = _as_reviewer(db, home, operator, lambda office, password, code: corr.reject(
+        office.db, office.store, correction_id, operator, password, code, reason,
+        SYSTEM.now_ms(), office.audit))  # fmt: skip
     typer.echo(f"correction {done.id} rejected; difference {done.diff_id} stays open")
 
 
@@ -288,13 +299,9 @@ def accept(
     home: HomeOpt = None,
 ) -> None:
     """Accept a difference as explained (supervisor or admin, with a one-time code)."""
-    office = open_backoffice(db, home)
-    try:
-        password, code = credentials(operator, office.store, need_code=True)
-        corr.accept(office.db, office.store, diff_id, operator, password, code or "", reason,
-                    SYSTEM.now_ms(), office.audit)  # fmt: skip
-    finally:
-        office.close()
+    _as_reviewer(db, home, operator, lambda office, password, code: corr.accept(
+        office.db, office.store, diff_id, operator, password, code, reason, SYSTEM.now_ms(),
+        office.audit))  # fmt: skip
     typer.echo(f"difference {diff_id} accepted")
 
 

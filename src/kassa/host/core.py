@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kassa.errors import CryptoError, DecodeError
+from kassa.errors import DecodeError
 from kassa.host import repo
 from kassa.host.context import Ctx, content_hash, response_fields, scrubbed_json
 from kassa.host.financial import Financial
@@ -238,12 +238,7 @@ class HostCore:
         if msg.mti not in ("0100", "0200"):
             return None
         fields = {n: msg[n] for n in _ECHOED_ON_REFUSAL if n in msg}
-        fields[39] = code
-        try:
-            answer = Message(response_mti(msg.mti), fields)
-        except CryptoError:  # pragma: no cover - no keys involved
-            return None
-        return Frame(frame.tpdu, frame.header, encode(answer)).to_bytes()[2:]
+        return _bare_answer(frame, msg.mti, {**fields, 39: code})
 
     def _format_error(
         self, tx: Transaction, frame: Frame, exc: DecodeError, now_ms: int
@@ -253,11 +248,14 @@ class HostCore:
         repo.log_event(tx, now_ms, None, "format_error", "30", str(exc))
         if mti not in MTI_NAMES or mti[2] in "13579":
             return None
-        try:
-            msg = Message(response_mti(mti), {39: "30"})
-        except CryptoError:  # pragma: no cover - no keys involved
-            return None
-        return Frame(frame.tpdu, frame.header, encode(msg)).to_bytes()[2:]
+        return _bare_answer(frame, mti, {39: "30"})
+
+
+def _bare_answer(frame: Frame, request_mti: str, fields: dict[int, str]) -> bytes:
+    """The response to `request_mti` with just `fields`, no MAC, in the request's framing:
+    what the host answers when it cannot (or need not) go through the whole core."""
+    answer = Message(response_mti(request_mti), fields)
+    return Frame(frame.tpdu, frame.header, encode(answer)).to_bytes()[2:]
 
 
 def _kind_of(msg: Message) -> str:
