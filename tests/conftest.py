@@ -75,3 +75,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'kassa.db'}"  # tmp_path is absolute: four slashes
     url: str = request.getfixturevalue("pg_url")
     return url
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The async tests (marked anyio) run on asyncio, as Kassa does."""
+    return "asyncio"

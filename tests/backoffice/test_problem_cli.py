@@ -21,11 +21,6 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     monkeypatch.delenv(ENV, raising=False)
     r = make_rig(f"sqlite:///{tmp_path / 'host.db'}", tmp_path)

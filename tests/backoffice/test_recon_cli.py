@@ -23,11 +23,6 @@ PASSWORD = "Back-Office-2026"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     monkeypatch.delenv(ENV, raising=False)
     r = make_rig(f"sqlite:///{tmp_path / 'host.db'}", tmp_path, floor_limit_fen=20_000)

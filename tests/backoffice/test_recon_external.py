@@ -18,11 +18,6 @@ UNKNOWN_RRN = "888888888888"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def rig(db_url: str, tmp_path: Path) -> Iterator[Rig]:
     r = make_rig(db_url, tmp_path)
     try:

@@ -28,11 +28,6 @@ WHO = rq.Identity("12345678", "123456789012345")
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def host(db_url: str) -> Iterator[tuple[Database, HostCore]]:
     db, core = open_host(db_url)
     try:

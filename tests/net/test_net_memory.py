@@ -25,11 +25,6 @@ from kassa.net.memory import MEMORY_ADDRESS
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class CountingHost:
     """A stand-in host core: books each request once, answers repeats identically."""
 

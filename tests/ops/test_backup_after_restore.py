@@ -27,11 +27,6 @@ MINUTE_MS = 60_000
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def rig(db_url: str, tmp_path: Path) -> Iterator[Rig]:
     made = make_rig(db_url, tmp_path)
     yield made

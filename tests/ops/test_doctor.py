@@ -29,11 +29,6 @@ TID = "10000001"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def stage(tmp_path: Path) -> AsyncIterator[Stage]:
     """A host in this process on a loopback port, with terminal TID registered."""
     stage = Stage(tmp_path, Narrator(lambda _: None), host_process=False)

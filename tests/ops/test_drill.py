@@ -21,11 +21,6 @@ pytestmark = pytest.mark.anyio
 REAL_HOST_PROCESS = {"host_down"}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_every_drill_passes(name: str, tmp_path: Path) -> None:
     lines: list[str] = []

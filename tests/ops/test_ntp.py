@@ -31,11 +31,6 @@ pytestmark = pytest.mark.anyio
 TOLERANCE_MS = 250  # loopback round trip and scheduling, generously
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_epochs_follow_rfc_868_and_rfc_4330() -> None:
     # RFC 868: 2,208,988,800 seconds from 1900-01-01 to 1970-01-01.
     assert to_ntp(0) == 2_208_988_800 << 32

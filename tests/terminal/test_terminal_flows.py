@@ -24,11 +24,6 @@ T = TxnType
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def rig(db_url: str, tmp_path: Path) -> Iterator[Rig]:
     r = make_rig(db_url, tmp_path, floor_limit_fen=20_000)
     try:

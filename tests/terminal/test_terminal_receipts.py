@@ -16,11 +16,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
     out = tmp_path / "printer.bin"
     r = make_rig(f"sqlite:///{tmp_path / 'host.db'}", tmp_path, printer=f"file://{out}")

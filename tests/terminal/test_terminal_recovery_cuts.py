@@ -33,11 +33,6 @@ CHILD = Path(__file__).resolve().parent / "cutchild.py"
 KILLED = -9
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @dataclass
 class Left:
     """What the power cut left: rows by what they should end as."""

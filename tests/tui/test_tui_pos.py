@@ -38,11 +38,6 @@ SIZE = (100, 36)
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
     # The host's database dialect is tested elsewhere; one SQLite run keeps this quick.
     r = make_rig(f"sqlite:///{tmp_path / 'host.db'}", tmp_path)
