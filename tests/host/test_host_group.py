@@ -142,3 +142,24 @@ def test_failed_at_commit_nothing_is_said(term: Term, monkeypatch: pytest.Monkey
         through_the_committer(GroupCommitter(term.db, term.core), [body(term, s) for s in sales])
     )
     assert answers == [None, None]
+
+
+def test_rrns_stay_unique_across_groups_and_redone_requests(term: Term) -> None:
+    """SQLite takes RRNs from a counter moved once per group (at COMMIT): a request whose
+    savepoint rolled back gives its number back, the next group starts above the last
+    committed one, and no two stored answers share an RRN. The terminal's "seen" time,
+    also written at COMMIT there, is the latest group's."""
+    core = BuggyCore(term.core.secrets, term.core.config, term.core.rand)
+    committer = GroupCommitter(term.db, core)
+    first = [term.request(TxnType.SALE, 100 + n) for n in range(4)]
+    core.broken = frozenset({first[1][11]})
+    committer.handle_group([body(term, s) for s in first], T0_MS)
+    second = [term.request(TxnType.SALE, 200 + n) for n in range(3)]
+    answers = committer.handle_group([body(term, s) for s in second], T0_MS + 60_000)
+    with term.db.transaction(write=False) as tx:
+        stored = [str(r[0]) for r in tx.fetchall("SELECT rrn FROM txns WHERE mti = '0200'")]
+        seen = tx.fetchone("SELECT last_seen_ms FROM terminals WHERE tid = ?", (term.who.tid,))
+    answered = [decode(split_body(a).message)[37] for a, _ in answers if a is not None]
+    assert len(stored) == len(set(stored)) == 3 + 3
+    assert set(answered) <= set(stored)
+    assert seen is not None and seen[0] == T0_MS + 60_000

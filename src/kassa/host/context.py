@@ -40,6 +40,9 @@ class Ctx:
     keys: WorkingKeys | None = None
     resign_on: bool = False  # set the header's processing nibble to 3
     risk_event: Any = None  # the kassa.risk.RiskEvent of a card transaction, once known
+    # A reversal for this TID+batch+STAN came before the request itself (None: not looked
+    # up yet; the idempotency look-up brings it along, `repo.txn_and_orphan`).
+    orphan_reversed: bool | None = None
     extra: dict[int, str] = field(default_factory=dict)
 
     local: datetime = field(init=False)  # the host's local time of this request

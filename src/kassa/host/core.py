@@ -164,7 +164,9 @@ class HostCore:
         )
 
     def _idempotent(self, ctx: Ctx) -> Reply | None:
-        seen = repo.txn_by_identity(ctx.tx, ctx.tid, ctx.batch, ctx.stan, ctx.msg.mti)
+        seen, ctx.orphan_reversed = repo.txn_and_orphan(
+            ctx.tx, ctx.tid, ctx.batch, ctx.stan, ctx.msg.mti
+        )
         if seen is None:
             return None
         if seen.content_hash != content_hash(ctx.msg):

@@ -46,32 +46,37 @@ class Financial:
 
     def handle(self, ctx: Ctx, txn: TxnType) -> Reply:
         pan, expiry = self._card_data(ctx)
-        card, balance = (None, 0)
+        state = None
         if pan:
-            card, balance = repo.card_with_balance(ctx.tx, self.secrets.pan_hash(pan))
+            state = repo.card_state(ctx.tx, self.secrets.pan_hash(pan), ctx.settle_date)
+        card = state.card if state is not None else None
         base: dict[str, Any] = {"txn_type": txn.value, "amount_fen": ctx.amount_fen}
         if card is not None:
             base.update(card_ref=card.card_ref, pan_masked=card.pan_masked)
         mcc = ctx.merchant.mcc if ctx.merchant else ""
         ctx.risk_event = riskgate.event_for(ctx, txn.value, card.card_ref if card else None, mcc)
-        if repo.orphan_reversal(ctx.tx, ctx.tid, ctx.batch, ctx.stan):
+        orphan = ctx.orphan_reversed
+        if orphan is None:  # not brought along by the idempotency look-up
+            orphan = repo.orphan_reversal(ctx.tx, ctx.tid, ctx.batch, ctx.stan)
+        if orphan:
             return self.decline(ctx, "25", base)  # reversed before it arrived: never approve
         code = issuer.check_card(card, expiry, ctx.local.date())
         if code is None and card is not None:
             code = self._pin(ctx, card, pan, txn)
-        if code is not None or card is None:
+        if code is not None or state is None:
             return self.decline(ctx, code or "14", base)
-        return self._by_type(ctx, txn, card, balance, base)
+        return self._by_type(ctx, txn, state, base)
 
     def _by_type(
-        self, ctx: Ctx, txn: TxnType, card: Card, balance: int, base: dict[str, Any]
+        self, ctx: Ctx, txn: TxnType, state: repo.CardState, base: dict[str, Any]
     ) -> Reply:
-        """`balance`: the card account's, read with the card (nothing in between moves it)."""
+        """`state`: the card, its balance and day's usage, read together (nothing in between
+        moves them)."""
         if txn is _T.BALANCE:
-            return self._balance(ctx, card, balance, base)
+            return self._balance(ctx, state.card, state.balance, base)
         if txn in _DEBITS:
-            return self._debit(ctx, txn, card, balance, base)
-        return self.originals.handle(ctx, txn, card, base)
+            return self._debit(ctx, txn, state, base)
+        return self.originals.handle(ctx, txn, state.card, base)
 
     # -- card data and PIN ----------------------------------------------------------
 
@@ -151,19 +156,20 @@ class Financial:
         reply.fields[54] = Field54(items).to_field()
         return reply
 
-    def _debit(
-        self, ctx: Ctx, txn: TxnType, card: Card, balance: int, base: dict[str, Any]
-    ) -> Reply:
+    def _debit(self, ctx: Ctx, txn: TxnType, state: repo.CardState, base: dict[str, Any]) -> Reply:
         assert ctx.merchant is not None
-        amount = ctx.amount_fen
+        card, amount = state.card, ctx.amount_fen
         if amount <= 0:
             return self.decline(ctx, "13", base)
         code = issuer.check_merchant(ctx.merchant, card, amount)
+        if code is None and ctx.merchant.daily_limit_fen is not None:
+            day_fen = repo.merchant_day_fen(ctx.tx, ctx.merchant.mid, ctx.settle_date)
+            code = issuer.check_merchant_day(ctx.merchant, day_fen, amount)
         if code is None:
-            count, spent = repo.card_day_usage(ctx.tx, card.card_ref, ctx.settle_date)
+            count, spent = state.day_usage
             code = issuer.check_card_limits(card, count, spent, amount)
         if code is None:
-            code = issuer.check_funds(card, balance, amount)
+            code = issuer.check_funds(card, state.balance, amount)
         if code is not None:
             return self.decline(ctx, code, base)
         judged = riskgate.evaluate(self.risk, ctx, self.feed)

@@ -68,6 +68,14 @@ def check_merchant(merchant: Merchant, card: Card, amount_fen: int) -> str | Non
     return None
 
 
+def check_merchant_day(merchant: Merchant, day_fen: int, amount_fen: int) -> str | None:
+    """61 when the merchant's approved debits of the day plus this one exceed its daily
+    limit (none set: no limit)."""
+    if merchant.daily_limit_fen is not None and day_fen + amount_fen > merchant.daily_limit_fen:
+        return "61"
+    return None
+
+
 def check_card_limits(card: Card, day_count: int, day_fen: int, amount_fen: int) -> str | None:
     """65 too many debits today; 61 over the card's daily amount."""
     if card.daily_count_max is not None and day_count + 1 > card.daily_count_max:

@@ -186,5 +186,15 @@ def _card(row: Any) -> dict[str, Any]:
         "credit_limit_fen": limit,
         "status": _enum(row, "status", Status, "active", tuple(s.value for s in Status)),
         "daily_limit_fen": _yuan(row, "daily_limit", None, positive=True),
-        "daily_count_max": _get(row, "daily_count", None),
+        "daily_count_max": _count(row, "daily_count"),
     }
+
+
+def _count(row: Any, name: str) -> int | None:
+    """An optional whole number of at least 1 (TOML integer, not a string or a bool)."""
+    value = _get(row, name, None)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be a whole number of at least 1, e.g. {name} = 20")
+    return value

@@ -7,6 +7,7 @@ server's group commit puts many requests in one transaction, each in a savepoint
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 # The ledger's part of the store lives in its own module; the host's callers find it here.
@@ -98,24 +99,45 @@ def card_by_hash(tx: Transaction, pan_hash: str) -> Card | None:
     return _card(row) if row else None
 
 
-_CARD_BALANCE_SQL = (
+# Approved debits (`txns u`) of one settlement date: what the daily limits count.
+_DEBITS_OF_DAY = (
+    "u.settle_date = ? AND u.status IN ('approved', 'completed')"
+    " AND u.txn_type IN ('sale', 'preauth', 'completion', 'offline_sale', 'offline_upload')"
+)
+_DAY_USAGE_WHERE = f"FROM txns u WHERE u.card_ref = c.card_ref AND {_DEBITS_OF_DAY}"
+_CARD_STATE_SQL = (
     "SELECT "
     + ", ".join(f"c.{c.strip()}" for c in _CARD_COLS.split(","))
-    + ", a.balance_fen FROM cards c"
+    + f", (SELECT COUNT(*) {_DAY_USAGE_WHERE}), (SELECT COALESCE(SUM(u.amount_fen), 0)"
+    + f" {_DAY_USAGE_WHERE}), a.balance_fen FROM cards c"
     # the card's available-funds account, named as kassa.ledger.card_account names it
     + " LEFT JOIN accounts a ON a.account = 'card:' || c.card_ref WHERE c.pan_hash = ?"
 )
 
 
-def card_with_balance(tx: Transaction, pan_hash: str) -> tuple[Card | None, int]:
-    """The card and the balance of its available-funds account in one query: the same
-    two values as `card_by_hash` and `balance` (what this transaction deferred included)."""
-    row = tx.fetchone(_CARD_BALANCE_SQL, (pan_hash,))
+@dataclass(frozen=True, slots=True)
+class CardState:
+    """A card as a transaction decides on it: the card, the balance of its available-funds
+    account (what this transaction deferred included) and its usage on the settlement
+    date: (count, amount) of its approved debits (sales, pre-authorisations, completions,
+    offline sales), for its daily limits."""
+
+    card: Card
+    balance: int
+    day_usage: tuple[int, int]
+
+
+def card_state(tx: Transaction, pan_hash: str, settle_date: str) -> CardState | None:
+    """The card with this PAN hash, its balance and its day's usage in one query (one round
+    trip instead of three)."""
+    row = tx.fetchone(_CARD_STATE_SQL, (settle_date, settle_date, pan_hash))
     if row is None:
-        return None, 0
-    card, account, stored = _card(row[:-1]), card_account(row[0]), int(row[-1] or 0)
+        return None
+    width = len(row) - 3
+    card, account, stored = _card(row[:width]), card_account(row[0]), int(row[-1] or 0)
     tx.note_read(ACCOUNTS, account, stored)  # decided on: see _refuse_overdraft_race
-    return card, stored + tx.deferred(ACCOUNTS, account)
+    usage = (int(row[width]), int(row[width + 1]))
+    return CardState(card, stored + tx.deferred(ACCOUNTS, account), usage)
 
 
 def card_by_ref(tx: Transaction, card_ref: str) -> Card | None:
@@ -165,12 +187,23 @@ def next_counter(tx: Transaction, name: str) -> int:
 # Transactions -------------------------------------------------------------------------
 
 
-def txn_by_identity(tx: Transaction, tid: str, batch: str, stan: str, mti: str) -> TxnRow | None:
-    row = tx.fetchone(
-        f"SELECT {_TXN_COLS} FROM txns WHERE tid = ? AND batch = ? AND stan = ? AND mti = ?",
-        (tid, batch, stan, mti),
-    )
-    return _txn(row) if row else None
+_TXN_AND_ORPHAN_SQL = (
+    "SELECT EXISTS(SELECT 1 FROM orphan_reversals WHERE tid = ? AND batch = ? AND stan = ?), "
+    + ", ".join(f"t.{c.strip()}" for c in _TXN_COLS.split(","))
+    + " FROM (SELECT 1 AS one) AS probe LEFT JOIN txns t"
+    " ON t.tid = ? AND t.batch = ? AND t.stan = ? AND t.mti = ?"
+)
+
+
+def txn_and_orphan(
+    tx: Transaction, tid: str, batch: str, stan: str, mti: str
+) -> tuple[TxnRow | None, bool]:
+    """The stored request with this identity (TID+batch+STAN+MTI), if any, and whether a
+    reversal of TID+batch+STAN came before its original (`orphan_reversal`): one query,
+    one round trip."""
+    row = tx.fetchone(_TXN_AND_ORPHAN_SQL, (tid, batch, stan, tid, batch, stan, mti))
+    assert row is not None  # the probe row is always there
+    return (_txn(row[1:]) if row[1] is not None else None), bool(row[0])
 
 
 def txns_by_stan(tx: Transaction, tid: str, batch: str, stan: str) -> list[TxnRow]:
@@ -224,15 +257,13 @@ def refunded_fen(tx: Transaction, orig_id: int) -> int:
     return int(row[0]) if row else 0
 
 
-def card_day_usage(tx: Transaction, card_ref: str, settle_date: str) -> tuple[int, int]:
-    """(count, amount) of the card's approved debits on one settlement date."""
+def merchant_day_fen(tx: Transaction, mid: str, settle_date: str) -> int:
+    """The amount of the merchant's approved debits on one settlement date."""
     row = tx.fetchone(
-        "SELECT COUNT(*), COALESCE(SUM(amount_fen), 0) FROM txns WHERE card_ref = ?"
-        " AND settle_date = ? AND status IN ('approved', 'completed')"
-        " AND txn_type IN ('sale', 'preauth', 'completion', 'offline_sale', 'offline_upload')",
-        (card_ref, settle_date),
+        f"SELECT COALESCE(SUM(u.amount_fen), 0) FROM txns u WHERE u.mid = ? AND {_DEBITS_OF_DAY}",
+        (mid, settle_date),
     )
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+    return int(row[0]) if row else 0
 
 
 def batch_txns(tx: Transaction, tid: str, batch: str) -> Iterator[TxnRow]:
@@ -278,14 +309,37 @@ def next_rrn(tx: Transaction) -> int:
     PostgreSQL: `nextval('rrn_seq')` (host schema 3), which takes no row lock, so the
     group transactions of several nodes never queue or deadlock on it; numbers of a
     rolled-back transaction are skipped (RRNs need not be gapless, only unique).
-    SQLite has one writer process and its write lock serialises transactions anyway:
-    the `counters` row stays the source there.
+    SQLite: the `counters` row, read once per transaction and moved by a deferred delta
+    written at COMMIT (one statement per group instead of one per sale). Safe because a
+    SQLite transaction begins IMMEDIATE: it holds the database's write lock from its
+    first statement, so no other writer (another process) moves the row in between; a
+    rolled-back savepoint takes its numbers back with its delta, and they were never
+    answered (nothing of a rolled-back unit is sent).
     """
     if tx.dialect == "postgresql":
         row = tx.fetchone("SELECT nextval('rrn_seq')")
         assert row is not None
         return int(row[0])
-    return next_counter(tx, "rrn")
+    seen = tx.reads(_COUNTERS).get("rrn")
+    if seen:
+        (stored,) = seen
+    else:
+        row = tx.fetchone("SELECT value FROM counters WHERE name = 'rrn'")
+        assert row is not None, "counter rrn missing"
+        stored = int(row[0])
+        tx.note_read(_COUNTERS, "rrn", stored)
+    tx.defer(_COUNTERS, "rrn", 1, _move_counters)
+    return stored + tx.deferred(_COUNTERS, "rrn")
+
+
+_COUNTERS = "counters"  # the kind of the deferred counter moves (`next_rrn` on SQLite)
+
+
+def _move_counters(tx: Transaction, totals: list[tuple[str, int]]) -> None:
+    tx.executemany(
+        "UPDATE counters SET value = value + ? WHERE name = ?",
+        [(total, name) for name, total in totals],
+    )
 
 
 def lock_terminal(tx: Transaction, tid: str, now_ms: int) -> None:
@@ -296,7 +350,22 @@ def lock_terminal(tx: Transaction, tid: str, now_ms: int) -> None:
     after the other: the second node waits here until the first commits, and its
     look-up (read committed, a fresh snapshot per statement) finds the stored answer and
     replays it instead of booking the sale twice (or failing on the unique identity).
-    The UPDATE takes the row lock on both dialects (PostgreSQL: FOR NO KEY UPDATE; on
-    SQLite the transaction already holds the database's write lock).
+    PostgreSQL: the UPDATE takes the row lock (FOR NO KEY UPDATE). SQLite: the
+    transaction already holds the database's write lock (BEGIN IMMEDIATE), so only the
+    "seen" time is left to write: deferred to COMMIT, one `executemany` per group.
     """
-    tx.execute("UPDATE terminals SET last_seen_ms = ? WHERE tid = ?", (now_ms, tid))
+    if tx.dialect == "postgresql":
+        tx.execute("UPDATE terminals SET last_seen_ms = ? WHERE tid = ?", (now_ms, tid))
+    else:
+        tx.append_deferred(_SEEN, (now_ms, tid), _write_seen)
+
+
+_SEEN = "terminals.last_seen_ms"
+
+
+def _write_seen(tx: Transaction, rows: list[tuple[Any, ...]]) -> None:
+    latest = {tid: at for at, tid in rows}  # in order: the last one of each terminal
+    tx.executemany(
+        "UPDATE terminals SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), ?) WHERE tid = ?",
+        [(at, tid) for tid, at in sorted(latest.items())],
+    )

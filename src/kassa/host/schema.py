@@ -209,9 +209,15 @@ CREATE TABLE risk_feed (
 CREATE INDEX risk_feed_at ON risk_feed(at_ms);
 """
 
+# A merchant's daily limit is checked against its approved debits of the settlement date.
+_V5 = """
+CREATE INDEX txns_merchant_day ON txns(mid, settle_date);
+"""
+
 MIGRATIONS: tuple[tuple[int, str, str | Mapping[Dialect, str]], ...] = (
     (1, "initial host schema", _V1),
     (2, "risk alerts", _V2),
     (3, "posting and entry indexes, rrn sequence", _V3),
     (4, "risk feed", _V4),
+    (5, "merchant day index", _V5),
 )
