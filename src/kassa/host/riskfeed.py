@@ -17,14 +17,21 @@ are older than `gap_expiry_ms` (a rolled-back group leaves a gap forever). What 
 uncommitted at another node is seen one group later: the counters lag by at most that.
 Events arrive slightly out of time order; the windows tolerate it (an entry is pruned a
 little late, never lost). Rows older than the longest window are deleted by `prune`.
+
+Everything here follows the transaction it runs in: the observations folded in go into
+the engine's undo log joined to it (`undo_log`; for `warm`, one copy of the counters as
+they were), and the feed's own cursor (last id, gaps, last look, last prune) into one of
+the feed's, so a transaction that rolls back (or is retried) leaves both as they were,
+and the rows it read are read again by the next one.
 """
 
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
-from kassa.risk import RiskEngine, RiskEvent
+from kassa.risk import RiskEngine, RiskEvent, RiskUndo, StateUndo
 from kassa.store import Transaction
 
 _DAY_MS = 86_400_000
@@ -51,6 +58,10 @@ class RiskFeed:
     def warm(self, tx: Transaction, now_ms: int) -> int:
         """Replay the feed of the last `keep_ms` (everyone's, this node's past included);
         returns how many observations were folded in."""
+        self._save_cursor(tx)
+        # a day of the feed may be millions of rows: one copy of the counters as they were,
+        # not one per change, is what a rolled-back warm-up gives back
+        tx.joined((self, "warm"), partial(StateUndo, self.engine.state))
         before = self.replayed
         after_id = _first_id_since(tx, now_ms - self.keep_ms)
         while True:
@@ -59,7 +70,7 @@ class RiskFeed:
                 (after_id, _REPLAY_BATCH),
             )
             for row in rows:
-                self._fold(row)
+                self._fold(row, None)
             if len(rows) < _REPLAY_BATCH:
                 break
             after_id = int(rows[-1][0])
@@ -77,8 +88,9 @@ class RiskFeed:
         returns how many observations were folded in."""
         if not self.share or self._seen_ms == now_ms:
             return 0
+        self._save_cursor(tx)
         self._seen_ms = now_ms
-        before = self.replayed
+        before, undo = self.replayed, undo_log(self.engine, tx)
         rows = self._new_rows(tx)
         seen = {int(r[0]) for r in rows}
         for gap in [g for g in self.gaps if g in seen]:
@@ -91,7 +103,7 @@ class RiskFeed:
         self.last_id = max(self.last_id, top)
         for row in rows:
             if row[1] != self.node:
-                self._fold(row)
+                self._fold(row, undo)
         self.prune(tx, now_ms)
         return self.replayed - before
 
@@ -99,6 +111,7 @@ class RiskFeed:
         """Delete what no window reaches any more (at most once a minute)."""
         if now_ms - self._pruned_ms < _PRUNE_EVERY_MS:
             return
+        self._save_cursor(tx)
         self._pruned_ms = now_ms
         tx.execute("DELETE FROM risk_feed WHERE at_ms < ?", (now_ms - self.keep_ms,))
 
@@ -111,13 +124,46 @@ class RiskFeed:
             (self.last_id, *gaps),
         )
 
-    def _fold(self, row: Any) -> None:
+    def _fold(self, row: Any, undo: RiskUndo | None) -> None:
         try:
             event = RiskEvent(**json.loads(row[2]))
         except (ValueError, TypeError):
             return  # a row this version cannot read is skipped, not fatal
-        self.engine.observe(event, str(row[3]))
+        self.engine.observe(event, str(row[3]), undo)
         self.replayed += 1
+
+    def _save_cursor(self, tx: Transaction) -> None:
+        """Remember the cursor in the feed's undo log of `tx`: call before moving it."""
+        tx.joined(self, partial(_CursorUndo, self)).save()
+
+
+class _CursorUndo:
+    """A feed's cursor as it was before each move in one transaction (`Transaction.joined`)."""
+
+    __slots__ = ("feed", "saved")
+
+    def __init__(self, feed: RiskFeed) -> None:
+        self.feed = feed
+        self.saved: list[tuple[int, dict[int, int], int | None, int, int]] = []
+
+    def save(self) -> None:
+        f = self.feed
+        self.saved.append((f.last_id, dict(f.gaps), f._seen_ms, f._pruned_ms, f.replayed))
+
+    def mark(self) -> int:
+        return len(self.saved)
+
+    def undo_to(self, mark: int) -> None:
+        if len(self.saved) > mark:
+            f = self.feed
+            f.last_id, f.gaps, f._seen_ms, f._pruned_ms, f.replayed = self.saved[mark]
+            del self.saved[mark:]
+
+
+def undo_log(engine: RiskEngine, tx: Transaction) -> RiskUndo:
+    """`engine`'s undo log for `tx`, joined to it on first use (`Transaction.joined`): what
+    the engine changes while given it is taken back if `tx`, or a savepoint, rolls back."""
+    return tx.joined(engine, RiskUndo)
 
 
 def _insert_rows(tx: Transaction, rows: list[tuple[Any, ...]]) -> None:

@@ -8,6 +8,12 @@ back. What an action means on the wire:
   in the console, or declines it (a 补登 correction gives the money back);
 - alert: approved, and the alert is stored for review.
 Every hit is stored in `risk_alerts` with the rule and the figures it judged.
+
+The counters follow the request's transaction: what evaluate and observe change in them
+is saved in the engine's undo log joined to it (`undo_log`), so a group that does not
+commit (retried after a deadlock, redone request by request after a bug, failed) or a
+request whose savepoint rolls back leaves them exactly as they were; later requests of
+the same group still see the earlier ones (velocity within a group).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import json
 from typing import Any
 
 from kassa.host.context import Ctx
-from kassa.host.riskfeed import RiskFeed
+from kassa.host.riskfeed import RiskFeed, undo_log
 from kassa.risk import Decision, RiskEngine, RiskEvent
 from kassa.store import Transaction
 
@@ -38,7 +44,7 @@ def evaluate(
     if feed is not None:
         feed.catch_up(ctx.tx, ctx.now_ms)
     event = ctx.risk_event
-    decision = engine.evaluate(event)
+    decision = engine.evaluate(event, undo_log(engine, ctx.tx))
     if not decision.hits:
         return None
     detail = _JSON.encode(decision.as_dict())  # once: alert and column
@@ -68,4 +74,4 @@ def observe(engine: RiskEngine | None, ctx: Ctx, code: str, feed: RiskFeed | Non
         if feed is not None:
             feed.catch_up(ctx.tx, ctx.now_ms)
             feed.publish(ctx.tx, ctx.risk_event, code)
-        engine.observe(ctx.risk_event, code)
+        engine.observe(ctx.risk_event, code, undo_log(engine, ctx.tx))

@@ -27,6 +27,11 @@ evaluate + observe with the shipped rules (`benchmarks/risk_engine.py`);
 `tests/risk/test_risk_equivalence.py` holds the decisions and counters to those of the
 plain engine before that tuning (a frozen copy in `tests/risk/riskref_*.py`).
 
+Transactions: both hooks take an optional `RiskUndo`, in which the counters write what
+they held before each change; `undo.undo_to(mark)` puts them back exactly (values, keys,
+LRU order), so a host whose transaction or savepoint rolls back forgets what it counted
+in it (`kassa.host.riskgate` joins one to each database transaction).
+
 Memory: every rule keeps at most `keys_max` keys, forgetting the least recently used
 (see `_state`). Fixed point: amounts are fen; merchant mean and variance are kept in
 milli-fen and milli-fen² (× 1000 and × 10⁶), weights in permille, factors in tenths.
@@ -66,6 +71,7 @@ from kassa.risk._rules import (
     WrongPinsRule,
 )
 from kassa.risk._state import SNAPSHOT_FORMAT, RiskState
+from kassa.risk._undo import RiskUndo, StateUndo
 
 __all__ = [
     "APPROVAL_CODES",
@@ -81,9 +87,11 @@ __all__ = [
     "RiskEvent",
     "RiskState",
     "RiskStats",
+    "RiskUndo",
     "Rule",
     "RuleHit",
     "RuleSet",
+    "StateUndo",
     "TerminalSurgeRule",
     "VelocityRule",
     "WrongPinsRule",

@@ -114,9 +114,9 @@ def compile_refund(rule: RefundWithoutSaleRule, store: LruMap[Any]) -> Compiled:
 
 
 def compile_surge(rule: TerminalSurgeRule, store: LruMap[Rate]) -> Compiled:
-    data, window_ms, alpha = store.data, rule.window_ms, rule.alpha_permille
+    data, window_ms, alpha, rec = store.data, rule.window_ms, rule.alpha_permille, store.rec
     min_amount, min_windows, min_count = rule.min_amount_fen, rule.min_windows, rule.min_count
-    factor_x10 = rule.factor_x10
+    factor_x10, stamps, ticks = rule.factor_x10, store.stamps, store.ticks
 
     def check(event: RiskEvent) -> RuleHit | None:
         rate = data.get(event.tid) if event.amount_fen >= min_amount else None
@@ -124,6 +124,8 @@ def compile_surge(rule: TerminalSurgeRule, store: LruMap[Rate]) -> Compiled:
             return None
         at_ms = event.at_ms
         if at_ms - rate.start_ms >= window_ms:  # a window ended: `roll` has work to do
+            if rec.log is not None:
+                rec.log.save(store, event.tid)
             rate.roll(at_ms, window_ms, alpha)
         if rate.windows < min_windows:
             return None
@@ -137,12 +139,15 @@ def compile_surge(rule: TerminalSurgeRule, store: LruMap[Rate]) -> Compiled:
 
     def feed(event: RiskEvent) -> None:
         at_ms, tid = event.at_ms, event.tid
+        if rec.log is not None:
+            rec.log.save(store, tid)
         rate = data.get(tid)
         if rate is None:  # a new rate starts in the current window: nothing to roll
             rate = Rate(at_ms - at_ms % window_ms)
             store.insert(tid, rate)
-        else:
+        else:  # `store.touch`, inline
             data.move_to_end(tid)
+            stamps[tid] = next(ticks)
             if at_ms - rate.start_ms >= window_ms:
                 rate.roll(at_ms, window_ms, alpha)
         rate.current += 1

@@ -56,14 +56,19 @@ def make_hit(rule: Any, figures: dict[str, int | str], message: str) -> RuleHit:
 
 
 def touch(store: LruMap[Any], key: str, make: Callable[[], Any]) -> Any:
-    """The value for `key`, made if absent, now the most recently used (the slow path of
-    a feed's inline touch, kept here for the feeds that are not on the hot path)."""
+    """The value for `key`, made if absent, now the most recently used, saved first in the
+    undo log of the call under way if any (the slow path of a feed's inline touch, kept
+    here for the feeds that are not on the hot path). Change the value right after."""
+    log = store.rec.log
+    if log is not None:
+        log.save(store, key)
     value = store.data.get(key)
     if value is None:
         value = make()
         store.insert(key, value)
-    else:
+    else:  # `store.touch`, inline
         store.data.move_to_end(key)
+        store.stamps[key] = next(store.ticks)
     return value
 
 

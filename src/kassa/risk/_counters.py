@@ -14,17 +14,25 @@
 - `LruMap`: at most `keys_max` keys; touching a key makes it the newest, adding one more
   forgets the least recently touched. Memory per rule is therefore at most
   keys_max × (one counter), a `Window` holding at most `cap` entries.
+
+Each counter can `copy()` itself and each key carries a touch stamp, so that `_undo` can
+put a store back exactly (values, keys and LRU order) when a transaction rolls back.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from itertools import count
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-__all__ = ["Ewm", "LruMap", "Rate", "Window"]
+if TYPE_CHECKING:
+    from kassa.risk._undo import RiskUndo
+
+__all__ = ["Ewm", "LruMap", "Rate", "Recorder", "Window"]
 
 _V = TypeVar("_V")
+_new = object.__new__
 _MILLI = 1000
 _IDLE_WINDOWS_MAX = 500
 _SAMPLES_MAX = 1 << 31  # after this many empty windows the long-run count is ~0 anyway
@@ -52,6 +60,11 @@ class Window:
         self.total_fen += amount_fen
         if len(self.entries) > cap:
             self.total_fen -= self.entries.popleft()[1]
+
+    def copy(self) -> Window:
+        window = _new(Window)  # no __init__: its empty deque would be thrown away
+        window.entries, window.total_fen = self.entries.copy(), self.total_fen
+        return window
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -84,6 +97,9 @@ class Ewm:
         d > k·σ with d > 0  ⇔  100·d² > sigma_x10²·var."""
         diff = amount_fen * _MILLI - self.mean_mf
         return diff > 0 and 100 * diff * diff > sigma_x10 * sigma_x10 * self.var_mf2
+
+    def copy(self) -> Ewm:
+        return Ewm(self.n, self.mean_mf, self.var_mf2)
 
 
 class Rate:
@@ -135,43 +151,68 @@ class Rate:
         into = min(max(now_ms - self.start_ms, 0), window_ms)
         return self.current + self.previous * (window_ms - into) // window_ms
 
+    def copy(self) -> Rate:
+        return Rate(self.start_ms, self.current, self.previous, self.baseline_milli, self.windows)
+
+
+class Recorder:
+    """Where the stores of one state write down what a key held before they change it:
+    `log` is the undo log of the engine call under way (None: nothing is recorded)."""
+
+    __slots__ = ("log",)
+
+    def __init__(self) -> None:
+        self.log: RiskUndo | None = None
+
 
 class LruMap(Generic[_V]):
     """A dict of at most `keys_max` keys that forgets the least recently touched.
 
     The rules work on `data` directly (their hot path): `data.get` reads without
-    touching (evaluation), `data.move_to_end` touches a present key (observation), and
-    `insert` adds an absent one, forgetting the oldest beyond the bound. Values are never
-    None, so `data.get(key) is None` means absent.
+    touching (evaluation), `touch` (inline: `data.move_to_end` and a new stamp) touches a
+    present key (observation), and `insert` adds an absent one, forgetting the oldest
+    beyond the bound. Values are never None, so `data.get(key) is None` means absent.
+    `stamps` gives each key the `ticks` number of its last touch: `data` is in stamp
+    order, which is what lets an undo put a key back where it was (`_undo`). Before
+    changing a key the rules call `rec.log.save(store, key)` when `rec.log` is set.
     """
 
-    __slots__ = ("data", "evicted", "keys_max")
+    __slots__ = ("data", "evicted", "keys_max", "rec", "stamps", "ticks")
 
-    def __init__(self, keys_max: int) -> None:
+    def __init__(self, keys_max: int, rec: Recorder | None = None) -> None:
         assert keys_max > 0
         self.data: OrderedDict[str, _V] = OrderedDict()
+        self.stamps: dict[str, int] = {}
+        self.ticks = count(1)
         self.keys_max = keys_max
         self.evicted = 0
+        self.rec = rec if rec is not None else Recorder()
 
     def get(self, key: str) -> _V | None:
         """The value, without touching it (evaluation reads; observation touches)."""
         return self.data.get(key)
+
+    def touch(self, key: str) -> None:
+        """Make present `key` the most recently used."""
+        self.data.move_to_end(key)
+        self.stamps[key] = next(self.ticks)
 
     def insert(self, key: str, value: _V) -> None:
         """Add `key`, absent until now, as the most recently used."""
         data = self.data
         assert value is not None and key not in data
         data[key] = value
+        self.stamps[key] = next(self.ticks)
         if len(data) > self.keys_max:
-            data.popitem(last=False)
+            del self.stamps[data.popitem(last=False)[0]]
             self.evicted += 1
 
     def put(self, key: str, value: _V) -> None:
         """Set `key` to `value`, now the most recently used (restoring a snapshot)."""
         self.data[key] = value
-        self.data.move_to_end(key)
+        self.touch(key)
         if len(self.data) > self.keys_max:
-            self.data.popitem(last=False)
+            del self.stamps[self.data.popitem(last=False)[0]]
             self.evicted += 1
 
     def items(self) -> Iterator[tuple[str, _V]]:

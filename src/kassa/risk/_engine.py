@@ -11,6 +11,7 @@ from kassa.risk._counters import LruMap
 from kassa.risk._model import ALLOW, Action, Decision, RiskEvent, RuleHit, decide
 from kassa.risk._rules import RuleSet
 from kassa.risk._state import RiskState
+from kassa.risk._undo import RiskUndo
 
 __all__ = ["RiskEngine", "RiskStats", "alert_record"]
 
@@ -51,6 +52,7 @@ class RiskEngine:
             raise ValueError("risk state was built for other rules; use RiskState.from_dict")
         self.rules = rules
         self.state = state if state is not None else RiskState(rules)
+        self._rec = self.state.recorder  # set per call: the caller's undo log, or None
         empty: LruMap[Any] = LruMap(1)  # stateless rules are handed a store they never use
         self._compiled = [
             (rule, COMPILERS[type(rule)](rule, self.state.stores.get(rule.rule_id, empty)))
@@ -63,9 +65,11 @@ class RiskEngine:
         self._decisions = dict.fromkeys((a.value for a in Action), 0)
         self._hits: dict[tuple[str, str], int] = {}
 
-    def evaluate(self, event: RiskEvent) -> Decision:
+    def evaluate(self, event: RiskEvent, undo: RiskUndo | None = None) -> Decision:
         """Judge `event` before the issuer is asked. Reads the counters (dropping entries
-        that left their window) but records nothing: call `observe` with the answer."""
+        that left their window) but records nothing: call `observe` with the answer.
+        With `undo`, what the reading changed is saved there first (see `RiskUndo`)."""
+        self._rec.log = undo
         checks = self._checks.get(event.txn_type)
         if checks is None:
             checks = self._checks_for(event.txn_type)
@@ -89,10 +93,13 @@ class RiskEngine:
         self._decisions[_VALUE[decision.action]] += 1
         return decision
 
-    def observe(self, event: RiskEvent, response_code: str) -> None:
+    def observe(self, event: RiskEvent, response_code: str, undo: RiskUndo | None = None) -> None:
         """Fold the final answer into the counters: the issuer's, or the risk decline's own
         59/34 (so an attacker who keeps trying keeps filling the windows). Call it once per
-        authorisation, never for a replayed repeat."""
+        authorisation, never for a replayed repeat. With `undo`, what each counter held
+        before is saved there, so that `undo.undo_to(mark)` takes the answer back exactly
+        (its transaction rolled back)."""
+        self._rec.log = undo
         feeds = self._feeds.get((event.txn_type, response_code))
         if feeds is None:
             feeds = self._feeds_for(event.txn_type, response_code)

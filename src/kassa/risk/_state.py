@@ -5,8 +5,9 @@ Bound: a rule tracks at most its `keys_max` keys (cards, terminals or merchants)
 key holds one counter, and a window at most the rule's threshold in entries (`max_count`,
 `min_wrong_pins`, `min_declines`). Measured with the shipped defaults filled to the bound
 (50,000 cards, each with 12 purchases in the day and wrong PINs): 700,000 entries in
-about 230 MB (~320 bytes per entry with its key); typical traffic uses a fraction of
-that. Evicting the least recently used key forgets its history: a card not seen for a
+about 230 MB (~320 bytes per entry with its key), plus ~70 bytes per key for its touch
+stamp (`LruMap.stamps`: what lets a rolled-back transaction's touches be undone);
+typical traffic uses a fraction of that. Evicting the least recently used key forgets its history: a card not seen for a
 long while starts again from zero. Size `keys_max` at or above the distinct cards seen
 in the longest card window, or the day limits undercount for the forgotten cards
 (`RiskStats.evicted` shows it happening).
@@ -20,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from kassa.errors import InputError
-from kassa.risk._counters import Ewm, LruMap, Rate, Window
+from kassa.risk._counters import Ewm, LruMap, Rate, Recorder, Window
 from kassa.risk._rules import (
     AmountOutlierRule,
     CardTestingRule,
@@ -61,10 +62,11 @@ class RiskState:
 
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
+        self.recorder = Recorder()  # shared by the stores: the engine's undo log, if any
         self.stores: dict[str, LruMap[Any]] = {}
         for rule in rules.rules:
             if isinstance(rule, _StatefulRule):
-                self.stores[rule.rule_id] = LruMap(rule.keys_max)
+                self.stores[rule.rule_id] = LruMap(rule.keys_max, self.recorder)
 
     def keys(self) -> dict[str, int]:
         """How many keys each stateful rule tracks now."""

@@ -27,12 +27,20 @@ from kassa.risk._rules import CardTestingRule, VelocityRule, WrongPinsRule
 __all__ = ["compile_card_testing", "compile_velocity", "compile_wrong_pins"]
 
 
-def _read(window: Window, at_ms: int, window_ms: int) -> int:
+def _read(store: LruMap[Window], key: str, window: Window, at_ms: int, window_ms: int) -> int:
     """Entries left in `window` at `at_ms` (pruning it, as `Window.prune` does)."""
     entries = window.entries
     if entries and entries[0][0] <= at_ms - window_ms:
-        window.prune(at_ms, window_ms)
+        _prune(store, key, window, at_ms, window_ms)
     return len(entries)
+
+
+def _prune(store: LruMap[Window], key: str, window: Window, at_ms: int, window_ms: int) -> None:
+    """A check's `Window.prune`, saved first in the undo log of the call under way if any."""
+    log = store.rec.log
+    if log is not None:
+        log.save(store, key)
+    window.prune(at_ms, window_ms)
 
 
 # -- velocity ---------------------------------------------------------------------------
@@ -40,6 +48,7 @@ def _read(window: Window, at_ms: int, window_ms: int) -> int:
 
 def compile_velocity(rule: VelocityRule, store: LruMap[Window]) -> Compiled:
     data, by_card, window_ms = store.data, rule.key == "card", rule.window_ms
+    rec, stamps, ticks = store.rec, store.stamps, store.ticks
     max_count, max_amount, min_amount = rule.max_count, rule.max_amount_fen, rule.min_amount_fen
     hit = _velocity_hit(rule)
 
@@ -48,15 +57,15 @@ def compile_velocity(rule: VelocityRule, store: LruMap[Window]) -> Compiled:
         if amount < min_amount:
             return None
         key = event.card_ref if by_card else event.tid
-        window = data.get(key) if key is not None else None
+        if key is None:
+            return None
+        window = data.get(key)
         if window is None:
-            if key is None:
-                return None
             count, total = 1, amount  # this transaction included
         else:
             entries = window.entries
             if entries and entries[0][0] <= event.at_ms - window_ms:
-                window.prune(event.at_ms, window_ms)
+                _prune(store, key, window, event.at_ms, window_ms)
             count, total = len(entries) + 1, window.total_fen + amount
         if count <= max_count and (max_amount is None or total <= max_amount):
             return None
@@ -67,12 +76,16 @@ def compile_velocity(rule: VelocityRule, store: LruMap[Window]) -> Compiled:
         key = event.card_ref if by_card else event.tid
         if key is None or amount < min_amount:
             return
+        log = rec.log
+        if log is not None:
+            log.save(store, key)
         window = data.get(key)
         if window is None:
             window = Window()
             store.insert(key, window)
-        else:
+        else:  # `store.touch`, inline
             data.move_to_end(key)
+            stamps[key] = next(ticks)
         # `Window.prune` then `Window.add`, inline: this is the busiest feed
         at_ms, entries = event.at_ms, window.entries
         if entries and entries[0][0] <= at_ms - window_ms:
@@ -120,9 +133,9 @@ def compile_wrong_pins(rule: WrongPinsRule, store: LruMap[Window]) -> Compiled:
     def check(event: RiskEvent) -> RuleHit | None:
         if event.amount_fen < min_amount:
             return None
-        ref = event.card_ref
-        window = data.get(ref) if ref is not None else None
-        count = _read(window, event.at_ms, window_ms) if window is not None else 0
+        ref, count = event.card_ref, 0
+        if ref is not None and (window := data.get(ref)) is not None:
+            count = _read(store, ref, window, event.at_ms, window_ms)
         if count < least:
             return None
         window_s = window_ms // MS_PER_S
@@ -154,8 +167,9 @@ def compile_card_testing(rule: CardTestingRule, store: LruMap[Window]) -> Compil
         amount = event.amount_fen
         if amount < min_amount or (small_only and amount > small):
             return None
-        window = data.get(event.tid)
-        count = _read(window, event.at_ms, window_ms) if window is not None else 0
+        tid = event.tid
+        window = data.get(tid)
+        count = 0 if window is None else _read(store, tid, window, event.at_ms, window_ms)
         if count < least:
             return None
         return _testing_hit(rule, count)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from kassa.store._deferred import Deferred, Flush, RowsFlush
 from kassa.store._errors import translate
@@ -13,6 +14,18 @@ from kassa.store.url import DbUrl, Dialect
 
 Row = tuple[Any, ...]
 Params = Sequence[Any]
+log = logging.getLogger("kassa.store")
+
+
+class Undoable(Protocol):
+    """An undo log of memory kept outside the database (see `Transaction.joined`)."""
+
+    def mark(self) -> int: ...
+
+    def undo_to(self, mark: int) -> None: ...
+
+
+_U = TypeVar("_U", bound=Undoable)
 
 
 class Cursor(Protocol):
@@ -34,7 +47,8 @@ class Transaction:
     SQL uses ``?`` placeholders and a sequence of parameters (never a mapping).
     """
 
-    __slots__ = ("_conn", "_deferred", "_open", "_prepare", "_savepoints", "_url", "dialect")
+    __slots__ = ("_conn", "_deferred", "_flushed", "_joined", "_open", "_prepare",
+                 "_savepoints", "_url", "dialect")  # fmt: skip
 
     def __init__(self, dialect: Dialect, url: DbUrl, conn: Any) -> None:
         self.dialect = dialect
@@ -45,6 +59,8 @@ class Transaction:
         self._open = True
         self._savepoints = 0
         self._deferred = Deferred()
+        self._joined: dict[object, Undoable] = {}  # owner -> its undo log (`joined`)
+        self._flushed = False  # the deferred writes are done: COMMIT comes next
 
     def execute(self, sql: str, params: Params = ()) -> Cursor:
         """Run one statement; the cursor gives its rows and `rowcount`."""
@@ -143,6 +159,22 @@ class Transaction:
             flush(self, rows)
         if self._deferred.mark():
             raise AssertionError("a deferred flush deferred more changes")
+        self._flushed = True
+
+    def joined(self, owner: object, make: Callable[[], _U]) -> _U:
+        """The undo log `owner` keeps of its memory for this transaction: made by `make()`
+        on first use, and from then on following the transaction as its rows do. A
+        savepoint that rolls back calls `undo_to(m)` with the log's `mark()` of when the
+        savepoint opened (0 for a log made inside it); a transaction that ends without
+        committing (before COMMIT, or its COMMIT failed: it may stand or not) calls
+        `undo_to(0)`, newest log first. A committed transaction calls nothing.
+
+        For what a unit also changes in memory (the host's risk counters): the owner
+        writes in the log what it held before each change, and gives it back on undo."""
+        undo = self._joined.get(owner)
+        if undo is None:
+            undo = self._joined[owner] = make()
+        return undo  # type: ignore[return-value]  # `make` made it: an _U
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -151,11 +183,13 @@ class Transaction:
         self._savepoints += 1
         name = f"kassa_sp{self._savepoints}"
         mark = self._deferred.mark()
+        marks = {id(undo): undo.mark() for undo in self._joined.values()}
         self.execute(f"SAVEPOINT {name}")
         try:
             yield
         except BaseException:
             self._deferred.undo_to(mark)
+            self._undo_joined(marks)
             if self._open:
                 self.execute(f"ROLLBACK TO SAVEPOINT {name}")
                 self.execute(f"RELEASE SAVEPOINT {name}")
@@ -163,5 +197,20 @@ class Transaction:
         self.execute(f"RELEASE SAVEPOINT {name}")
 
     def close(self) -> None:
-        """Mark the transaction ended; any later statement is a bug."""
+        """Mark the transaction ended; any later statement is a bug. `Database` closes it
+        right before COMMIT (after `flush_deferred`) and on the way to ROLLBACK (once more
+        when the COMMIT failed): the joined undo logs are undone on the way to ROLLBACK."""
+        committing = self._open and self._flushed
         self._open = False
+        if not committing and self._joined:
+            self._undo_joined({})
+            self._joined.clear()
+
+    def _undo_joined(self, marks: dict[int, int]) -> None:
+        """Each joined log back to its mark in `marks` (0 when absent), newest first. An
+        undo that raises is a bug, logged: the database's own rollback must still run."""
+        for undo in reversed(list(self._joined.values())):
+            try:
+                undo.undo_to(marks.get(id(undo), 0))
+            except Exception:
+                log.exception("undoing %r failed; its memory may be off", undo)
