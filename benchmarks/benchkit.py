@@ -160,15 +160,25 @@ def cpu_s(pid: int, children: bool = False) -> float:
     return ticks / _CLK_TCK
 
 
-def tree_cpu_s(root: int) -> float:
-    """CPU of a server and all its live and reaped children (PostgreSQL's backends)."""
-    total = cpu_s(root, children=True)
+def children(root: int) -> list[int]:
+    """The live processes whose parent is `root`."""
+    out = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError, ValueError, IndexError):
             if int(_stat_fields(int(entry.name))[1]) == root:
-                total += cpu_s(int(entry.name))
+                out.append(int(entry.name))
+    return out
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU of a server and all its live and reaped children (PostgreSQL's backends, the
+    workers of `kassa host serve --workers N`)."""
+    total = cpu_s(root, children=True)
+    for pid in children(root):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += cpu_s(pid)
     return total
 
 
@@ -183,6 +193,16 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def tree_rss_mb(root: int) -> float:
+    """Resident set size of `root` and its live children, in MB (shared pages counted
+    once per process: an upper bound)."""
+    total = rss_mb(root)
+    for pid in children(root):
+        with contextlib.suppress(OSError):
+            total += rss_mb(pid)
+    return total
 
 
 def raise_nofile(wanted: int) -> int:

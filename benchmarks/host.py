@@ -21,8 +21,13 @@ Then `kassa host check` on the database. Every loop is bounded by `--requests` a
 `--seconds`. CPU is given in % of one core for the host, the load generator and
 PostgreSQL (2 cores in all: the sides compete, so read ratios within one run).
 
+With `--workers N` (N >= 2) the host is `kassa host serve --workers N` (the shipped
+supervisor and N worker processes on one SO_REUSEPORT address): host CPU and RSS are the
+sum over the supervisor and its workers, and the group size is not known ("-").
+
     .venv/bin/python benchmarks/host.py [--quick] [--db sqlite,pg,pg-shm]
         [--levels 10,100,1000] [--idle 10000] [--seconds 10] [--requests 8000]
+        [--workers 1]
 """
 
 from __future__ import annotations
@@ -63,24 +68,34 @@ class Bench:
             out.append(term)
         return out
 
+    def kassa(self, backend: Backend, *extra: str) -> Server:
+        """The host process (the supervisor of its workers with `--workers`)."""
+        workers = ["--workers", str(self.args.workers)] if self.args.workers > 1 else []
+        return Server.start("kassa", "--db", backend.url, "--home", str(backend.home),
+                            *extra, *workers)  # fmt: skip
+
+    def label(self, text: str) -> str:
+        workers: int = self.args.workers
+        return text.replace("kassa", f"kassa x{workers}", 1) if workers > 1 else text
+
     # -- one measured run -------------------------------------------------------------
 
     async def measure(self, backend: Backend, server: Server, label: str,
                       terms: list[hl.SimTerminal], pace_s: float = 0.0,
                       cycle_to: int = 0) -> Row:  # fmt: skip
-        row = Row(backend.name, label, len(terms))
+        row = Row(backend.name, self.label(label), len(terms))
         before = server.stats()
-        cpu0 = (bk.cpu_s(server.proc.pid), bk.self_cpu_s(), self.db_cpu(backend, label))
+        cpu0 = (bk.tree_cpu_s(server.proc.pid), bk.self_cpu_s(), self.db_cpu(backend, label))
         started = time.monotonic()
         deadline = started + self.args.seconds
         n = len(terms)
         await asyncio.gather(*(hl.drive(t, row.tally, deadline, pace_s, pace_s * i / n, cycle_to)
                                for i, t in enumerate(terms)))  # fmt: skip
         row.seconds = time.monotonic() - started
-        row.host_cpu = bk.cpu_s(server.proc.pid) - cpu0[0]
+        row.host_cpu = bk.tree_cpu_s(server.proc.pid) - cpu0[0]  # with its workers
         row.gen_cpu = bk.self_cpu_s() - cpu0[1]
         row.db_cpu = self.db_cpu(backend, label) - cpu0[2]
-        row.rss_mb = bk.rss_mb(server.proc.pid)
+        row.rss_mb = bk.tree_rss_mb(server.proc.pid)
         row.done = row.tally.done
         row.sales = row.tally.ops["sale"]
         after = server.stats()
@@ -117,7 +132,7 @@ class Bench:
                            levels: list[int]) -> list[Row]:  # fmt: skip
         """A host process; the largest level's terminals sign on; each level runs."""
         extra = ["--risk-rules", str(rules)] if rules else []
-        server = Server.start("kassa", "--db", backend.url, "--home", str(backend.home), *extra)
+        server = self.kassa(backend, *extra)
         terms = self.terminals(max(levels))
         try:
             problems = await hl.connect_all(terms, server.port)
@@ -136,7 +151,7 @@ class Bench:
     async def half_load(self, backend: Backend, best: Row, level: int) -> Row:
         rate = best.rate / 2
         pace = level / rate  # seconds between two requests of one terminal
-        server = Server.start("kassa", "--db", backend.url, "--home", str(backend.home))
+        server = self.kassa(backend)
         terms = self.terminals(level)
         try:
             await hl.connect_all(terms, server.port)
@@ -171,15 +186,15 @@ class Bench:
         if limit < count + 100:
             self.notes.append(f"open-file limit {limit}: idle test limited to {limit - 100}")
             count = limit - 100
-        server = Server.start("kassa", "--db", backend.url, "--home", str(backend.home))
+        server = self.kassa(backend)
         terms = self.terminals(count)
         try:
-            base = bk.rss_mb(server.proc.pid)
+            base = bk.tree_rss_mb(server.proc.pid)
             started = time.monotonic()
             problems = await hl.connect_all(terms, server.port)
             sign_on_s = time.monotonic() - started
             await asyncio.sleep(1.0)
-            rss = bk.rss_mb(server.proc.pid)
+            rss = bk.tree_rss_mb(server.proc.pid)
             connected = server.stats().get("connections", 0)
             per = (rss - base) * 1024 / max(connected, 1)
             self.notes.append(
@@ -263,6 +278,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--idle", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--requests", type=int, default=8000, help="per level, at most")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="the host as kassa host serve --workers N")  # fmt: skip
     parser.add_argument("--workdir", type=Path, default=DISK_DEFAULT,
                         help="on a real disk (not tmpfs)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -279,7 +296,8 @@ async def main_async(args: argparse.Namespace) -> None:
     bk.raise_nofile(args.idle + 2000)
     work = Workdir(Path(tempfile.mkdtemp(prefix="kassa-bench-", dir=args.workdir)))
     bench = Bench(args)
-    print(f"host benchmark: {os.cpu_count()} cores, levels {args.levels}, idle {args.idle},"
+    print(f"host benchmark: {os.cpu_count()} cores, {args.workers} host worker(s),"
+          f" levels {args.levels}, idle {args.idle},"
           f" {args.seconds:g} s / {args.requests} requests per level, work in {work.root}")  # fmt: skip
     try:
         with contextlib.ExitStack() as stack:

@@ -1,11 +1,15 @@
 """The server side of benchmarks/host.py, run as its own process (own CPU accounting).
 
-    python benchmarks/hostproc.py kassa --db URL --home DIR [--risk-rules FILE]
+    python benchmarks/hostproc.py kassa --db URL --home DIR [--risk-rules FILE] [--workers N]
     python benchmarks/hostproc.py echo
 
 `kassa`: the real host, built exactly as `kassa host serve` builds it (`open_host`, then
 `kassa.host.service.HostServer`, what `serve` runs, here so that the committer's counters
-(groups, requests) can be reported).
+(groups, requests) can be reported). With `--workers N` (N >= 2) this process is the
+shipped supervisor of `kassa host serve --workers N` (`kassa.host.workers.serve_workers`)
+on a free fixed port, and its N worker processes are the host: their CPU is counted as
+this process's children's (benchkit.tree_cpu_s); STATS then has only the connections
+(counted in /proc/net/tcp), the workers' group counters are in their own processes.
 `echo`: the floor of Python's overhead, a bare asyncio Protocol + pyiso8583 server that
 decodes each request, builds a 0210 from it and encodes it (no database, no MAC).
 
@@ -21,6 +25,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -35,6 +40,41 @@ _ECHOED = ("2", "3", "4", "11", "14", "22", "25", "41", "42", "49", "60")
 
 def stats_line(doc: dict[str, Any]) -> None:
     print("STATS " + json.dumps(doc), flush=True)
+
+
+def run_kassa_workers(db: str, home: Path, rules: Path | None, workers: int) -> None:
+    """The shipped supervisor and its workers on a free port; READY once all listen."""
+    from kassa.host.workers import ServeSpec, serve_workers
+
+    with socket.socket() as probe:  # a free port for every worker to share
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    spec = ServeSpec(db, str(home), "127.0.0.1", port, str(rules) if rules else None)
+
+    def say(line: str) -> None:
+        if "listening on" in line:
+            print(f"READY {port}", flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def report(*_: object) -> None:
+        stats_line({"workers": workers, "connections": _established(port)})
+
+    signal.signal(signal.SIGUSR1, report)
+    code = serve_workers(spec, workers, say)
+    report()
+    sys.exit(code)
+
+
+def _established(port: int) -> int:
+    """TCP connections in state ESTABLISHED whose local port is `port` (the host's side)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(f":{port:04X}") and fields[3] == "01":
+                count += 1
+    return count
 
 
 async def run_kassa(db: str, home: Path, rules: Path | None) -> None:
@@ -144,11 +184,14 @@ def main() -> None:
     parser.add_argument("--db")
     parser.add_argument("--home", type=Path)
     parser.add_argument("--risk-rules", type=Path)
+    parser.add_argument("--workers", type=int, default=1, help="kassa host serve --workers N")
     args = parser.parse_args()
-    raise_nofile(1 << 20)
+    raise_nofile(1 << 20)  # the workers inherit it
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.kind == "echo":
         asyncio.run(run_echo())
+    elif args.workers > 1:
+        run_kassa_workers(args.db, args.home, args.risk_rules, args.workers)
     else:
         _run(run_kassa(args.db, args.home, args.risk_rules))
 

@@ -15,6 +15,11 @@ SHELLS = {
     "host/service.py",
     "host/masterkey.py",
     "host/runtime.py",
+    # `kassa host serve --workers N`: processes, signals, sockets, a file lock.
+    "host/workers.py",
+    "host/_supervisor.py",
+    "host/_worker.py",
+    "host/_writelock.py",
     "auth/store.py",
     "audit/store.py",
     # The terminal's orchestration drives the journal and the link it is handed; the

@@ -21,6 +21,7 @@ from kassa.host.check import check_host
 from kassa.host.loader import parse_reference
 from kassa.host.runtime import open_host, parse_listen
 from kassa.host.service import serve as serve_host
+from kassa.host.workers import ServeSpec, check_workers, serve_workers
 from kassa.metrics import KassaMetrics, start_metrics_server
 from kassa.net.tls import make_self_signed, server_context
 from kassa.store import connect
@@ -31,6 +32,13 @@ DbOpt = Annotated[
     str | None, typer.Option("--db", help="sqlite:///path/host.db or postgresql://user@host/db")
 ]
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="Kassa home (default $KASSA_HOME)")]
+_LOG_HELP = "JSON-lines log file (with --workers: worker i logs to NAME-wI.SUFFIX beside it)"
+_METRICS_HELP = ("serve Prometheus /metrics on 127.0.0.1 (with --workers: worker i serves"
+                 " its own counters on this port + i, i = 0..N-1)")  # fmt: skip
+_WORKERS_HELP = ("host processes on this node (1-64; one per core is usual), all on the"
+                 " --listen address, which then needs a fixed port: the kernel spreads the"
+                 " connections (SO_REUSEPORT, Linux); a supervisor restarts a worker that"
+                 " dies and stops them all on SIGTERM")  # fmt: skip
 
 
 @app.command("serve")
@@ -44,18 +52,26 @@ def serve(
     tls_selfsigned: Annotated[
         bool, typer.Option("--tls-selfsigned", help="TLS with a self-signed cert in the home")
     ] = False,
-    log_file: Annotated[Path | None, typer.Option("--log-file", help="JSON-lines log file")] = None,
+    log_file: Annotated[Path | None, typer.Option("--log-file", help=_LOG_HELP)] = None,
     risk_rules: Annotated[
         Path | None, typer.Option("--risk-rules", help="risk rules TOML (default: shipped rules)")
     ] = None,
-    metrics_port: Annotated[
-        int | None, typer.Option("--metrics-port", help="serve Prometheus /metrics on 127.0.0.1")
-    ] = None,
+    metrics_port: Annotated[int | None, typer.Option("--metrics-port", help=_METRICS_HELP)] = None,
+    workers: Annotated[int, typer.Option("--workers", help=_WORKERS_HELP)] = 1,
     home: HomeOpt = None,
 ) -> None:
     """Serve UnionPay-dialect terminals over TCP (or TLS) until interrupted."""
     host, port = parse_listen(listen)
+    check_workers(workers, port, metrics_port)
     logs.configure(log_file)
+    if workers > 1:
+        spec = ServeSpec(db, _text(home), host, port, _text(risk_rules), _text(tls_cert),
+                         _text(tls_key), _text(log_file), metrics_port)  # fmt: skip
+        code = serve_workers(spec, workers, lambda line: typer.echo(line, err=True),
+                             selfsigned=tls_selfsigned)  # fmt: skip
+        if code:
+            raise typer.Exit(code)
+        return
     runtime = open_host(db, home, risk_rules)
     context = None
     if tls_selfsigned:
@@ -75,6 +91,10 @@ def serve(
         if server is not None:
             server.shutdown()
         runtime.close()
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path.resolve())
 
 
 async def _serve(runtime: object, host: str, port: int, context: object, metrics: object) -> None:

@@ -53,9 +53,17 @@ def risk_engine(rules_file: Path | None) -> RiskEngine:
 
 
 def open_host(
-    db_url: str | None, home: Path | None = None, risk_rules: Path | None = None
+    db_url: str | None,
+    home: Path | None = None,
+    risk_rules: Path | None = None,
+    *,
+    share_risk: bool = False,
 ) -> HostRuntime:
-    """Connect, bring the schema up to date, unlock the keys, load the risk rules."""
+    """Connect, bring the schema up to date, unlock the keys, load the risk rules.
+
+    `share_risk`: other host processes write this database too (`kassa host serve
+    --workers N` on SQLite), so the risk counters follow theirs; always so on PostgreSQL.
+    """
     base = kassa_home(home)
     url = db_url or default_db_url(base)
     if url.startswith("sqlite:///"):
@@ -71,10 +79,11 @@ def open_host(
         raise
     engine = risk_engine(risk_rules)
     core = HostCore(secrets, HostConfig(), os.urandom, engine)
-    # Risk counters go through the database: shared by the nodes on PostgreSQL, kept
-    # across restarts on both (`kassa.host.riskfeed`).
+    # Risk counters go through the database: shared by the nodes on PostgreSQL and by the
+    # worker processes of one host, kept across restarts on both (`kassa.host.riskfeed`).
     node = f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
-    core.financial.feed = RiskFeed(engine, node, share=db.dialect == "postgresql")
+    share = share_risk or db.dialect == "postgresql"
+    core.financial.feed = RiskFeed(engine, node, share=share)
     return HostRuntime(db, core, secrets, audit)
 
 

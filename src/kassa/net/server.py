@@ -70,6 +70,7 @@ class FrameServer:
         idle_timeout_s: float = limits.connection_idle_timeout_ms / 1000,
         max_connections: int = limits.connections_max,
         on_error: ErrorSink | None = None,
+        reuse_port: bool = False,
     ) -> None:
         if max_in_flight_per_conn < 1 or max_frame_bytes < 1 or idle_timeout_s <= 0:
             raise ValueError("bounds must be positive")
@@ -78,6 +79,10 @@ class FrameServer:
         self.max_in_flight = max_in_flight_per_conn
         self.idle_timeout_s = idle_timeout_s
         self.draining = False
+        # SO_REUSEPORT: several processes listen on one address and the kernel spreads
+        # the connections among them (`kassa host serve --workers N`; Linux). Read at
+        # `start`, so it may be set after construction.
+        self.reuse_port = reuse_port
         self._host, self._port = host, port
         self._ssl_context = ssl_context
         self._max_connections = max_connections
@@ -95,7 +100,7 @@ class FrameServer:
             return
         self.loop = asyncio.get_running_loop()
         self._server = await self.loop.create_server(
-            self._protocol, self._host, self._port, backlog=_BACKLOG
+            self._protocol, self._host, self._port, backlog=_BACKLOG, reuse_port=self.reuse_port
         )
         self._bound_port = self._server.sockets[0].getsockname()[1]
 
