@@ -7,6 +7,8 @@ host answers through `HostCore.handle` inside real transactions.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from kassa.card import CardInput
@@ -143,3 +145,15 @@ class Term:
 
     def send(self, msg: Message) -> Message:
         return self.exchange(rq.seal(msg, self.keys.mak if self.keys else None))
+
+
+@contextmanager
+def signed_on(db: Database, core: HostCore) -> Iterator[Term]:
+    """A terminal signed on at `core`; `db` is closed afterwards (for the `term` fixtures:
+    a fixture imported from here would collide with ruff's F811)."""
+    term = Term(db, core)
+    term.sign_on()
+    try:
+        yield term
+    finally:
+        db.close()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hostkit import HEADER, T0_MS, TPDU, Term, open_host
+from hostkit import HEADER, T0_MS, TPDU, Term, open_host, signed_on
 
 from kassa.errors import StoreError
 from kassa.host.check import check_host
@@ -38,13 +38,8 @@ class BuggyCore(HostCore):
 
 @pytest.fixture
 def term(db_url: str) -> Iterator[Term]:
-    db, core = open_host(db_url)
-    t = Term(db, core)
-    t.sign_on()
-    try:
-        yield t
-    finally:
-        db.close()
+    with signed_on(*open_host(db_url)) as term:
+        yield term
 
 
 def body(term: Term, msg: Message) -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from hostkit import TMK_HEX, Term, open_host
+from hostkit import TMK_HEX, Term, open_host, signed_on
 
 from kassa.host.loader import parse_reference
 from kassa.iso8583.transactions import TxnType
@@ -54,13 +54,8 @@ balance = "5000.00"
 
 @pytest.fixture
 def term(db_url: str) -> Iterator[Term]:
-    db, core = open_host(db_url, REFERENCE)
-    t = Term(db, core)
-    t.sign_on()
-    try:
-        yield t
-    finally:
-        db.close()
+    with signed_on(*open_host(db_url, REFERENCE)) as term:
+        yield term
 
 
 def sale(term: Term, pan: str, fen: int) -> tuple[str, rq.Original]:

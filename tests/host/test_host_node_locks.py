@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from hostkit import HEADER, PAN, T0_MS, TPDU, Term, open_host
+from hostkit import HEADER, PAN, T0_MS, TPDU, Term, open_host, signed_on
 
 from kassa import ledger
 from kassa.errors import StoreError
@@ -33,13 +33,8 @@ OPENING_FEN = 100_000  # the PAN's "1000.00" in hostkit's reference
 
 @pytest.fixture
 def term(db_url: str) -> Iterator[Term]:
-    db, core = open_host(db_url)
-    t = Term(db, core)
-    t.sign_on()
-    try:
-        yield t
-    finally:
-        db.close()
+    with signed_on(*open_host(db_url)) as term:
+        yield term
 
 
 def body(term: Term, msg: Message) -> bytes:

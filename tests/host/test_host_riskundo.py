@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hostkit import HEADER, PAN, T0_MS, TPDU, Term, open_host
+from hostkit import HEADER, PAN, T0_MS, TPDU, Term, open_host, signed_on
 
 from kassa.clock import FixedClock
 from kassa.errors import StoreError
@@ -68,12 +68,8 @@ def term(db_url: str) -> Iterator[Term]:
     engine = RiskEngine(load_rules(RULES))
     core = FaultyCore(plain.secrets, plain.config, plain.rand, engine)
     core.financial.feed = RiskFeed(engine, "node-a")  # shared: catch_up runs too
-    t = Term(db, core)
-    t.sign_on()
-    try:
-        yield t
-    finally:
-        db.close()
+    with signed_on(db, core) as term:
+        yield term
 
 
 def engine_of(term: Term) -> RiskEngine:
