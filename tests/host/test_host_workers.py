@@ -21,11 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scale"))  # nodes
-from nodes import Node, host_facts, open_terminal, reference, sale, tid
+from nodes import Node, host_facts, load, open_terminal, sale, tid
 
-from kassa.host.admin import load_reference
-from kassa.host.loader import parse_reference
-from kassa.host.runtime import open_host
 from kassa.host.workers import RestartPolicy, ServeSpec
 from kassa.iso8583 import decode
 from kassa.iso8583.transactions import TxnType
@@ -36,17 +33,6 @@ from kassa.terminal.states import State
 TERMINALS = 16  # each with its own connection: all 16 on one worker has odds 2**-15
 CARDS = 64
 RESPONSE_TIMEOUT_S = 4.0
-
-
-def load(db_url: str, home: Path) -> None:
-    ref, problems = parse_reference(reference(TERMINALS + 1, CARDS), "workers.toml")
-    assert not problems, problems
-    runtime = open_host(db_url, home)
-    try:
-        with runtime.db.transaction() as tx:
-            load_reference(tx, runtime.secrets, ref, int(time.time() * 1000), os.urandom)
-    finally:
-        runtime.close()
 
 
 def free_port() -> int:
@@ -208,7 +194,7 @@ def test_workers_share_the_terminals_and_replay_each_others_answers(
     db_url: str, tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
-    load(db_url, home)
+    load(db_url, home, TERMINALS + 1, CARDS)
     node = start(db_url, home)
     terminals = terminals_of(tmp_path, node)
     replayer = open_terminal(tmp_path / "replay.db", TERMINALS, [node.address], 4.0)
@@ -255,7 +241,7 @@ def test_a_killed_worker_is_restarted_and_nothing_is_lost_or_doubled(
     db_url: str, tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
-    load(db_url, home)
+    load(db_url, home, TERMINALS + 1, CARDS)
     node = start(db_url, home)
     terminals = terminals_of(tmp_path, node)
     try:

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kassa.card import CardInput
+from kassa.host.admin import load_reference
 from kassa.host.check import check_host
+from kassa.host.loader import parse_reference
+from kassa.host.runtime import open_host
 from kassa.iso8583.pinblock import make_pin_block
 from kassa.iso8583.transactions import TxnType
 from kassa.net import HostAddress, HostLink
@@ -118,6 +121,18 @@ class Node:
         self.pump.join(5)
         if self.proc.stderr is not None:
             self.proc.stderr.close()
+
+
+def load(db_url: str, home: Path, terminals: int, cards: int) -> None:
+    """`reference(terminals, cards)` loaded into the host database at `db_url`."""
+    ref, problems = parse_reference(reference(terminals, cards), "scale.toml")
+    assert not problems, problems
+    runtime = open_host(db_url, home)
+    try:
+        with runtime.db.transaction() as tx:
+            load_reference(tx, runtime.secrets, ref, int(time.time() * 1000), os.urandom)
+    finally:
+        runtime.close()
 
 
 def open_terminal(path: Path, n: int, hosts: list[str], response_timeout_s: float) -> Terminal:

@@ -11,16 +11,12 @@ nothing the host holds as approved is unknown to its terminal.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
 import pytest
-from nodes import Node, host_facts, open_terminal, reference, sale, send_raw, tid
+from nodes import Node, host_facts, load, open_terminal, sale, send_raw, tid
 
-from kassa.host.admin import load_reference
-from kassa.host.loader import parse_reference
-from kassa.host.runtime import open_host
 from kassa.iso8583 import decode
 from kassa.iso8583.transactions import TxnType
 from kassa.terminal import requests as rq
@@ -34,17 +30,6 @@ SALES_BEFORE = 6  # per terminal, then node A is killed while the next ones are 
 SALES_AFTER = 8
 CARDS = 200
 RESPONSE_TIMEOUT_S = 4.0
-
-
-def load(db_url: str, home: Path) -> None:
-    ref, problems = parse_reference(reference(TERMINALS, CARDS), "scale.toml")
-    assert not problems, problems
-    runtime = open_host(db_url, home)
-    try:
-        with runtime.db.transaction() as tx:
-            load_reference(tx, runtime.secrets, ref, int(time.time() * 1000), os.urandom)
-    finally:
-        runtime.close()
 
 
 async def run_terminal(terminal: Terminal, n: int, killed: asyncio.Event,
@@ -81,7 +66,7 @@ async def drive(terminals: list[Terminal], node_a: Node) -> list[list[str]]:
 def test_two_nodes_one_killed(pg_url: str, tmp_path: Path) -> None:
     started = time.monotonic()
     home = tmp_path / "home"
-    load(pg_url, home)
+    load(pg_url, home, TERMINALS, CARDS)
     node_a, node_b = Node.start(pg_url, home), Node.start(pg_url, home)
     terminals = []
     try:
@@ -155,7 +140,7 @@ def test_same_request_at_both_nodes_is_done_once(pg_url: str, tmp_path: Path) ->
     idempotency look-up: the second node waits on that row lock until the first commits,
     then finds the stored answer and replays it. This test guards that ordering."""
     home = tmp_path / "home"
-    load(pg_url, home)
+    load(pg_url, home, TERMINALS, CARDS)
     node_a, node_b = Node.start(pg_url, home), Node.start(pg_url, home)
     terminal = open_terminal(tmp_path / "t.db", 0, [node_a.address], RESPONSE_TIMEOUT_S)
     try:
