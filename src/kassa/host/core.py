@@ -113,7 +113,9 @@ class HostCore:
         return Reply("40") if txn is None else self.financial.handle(ctx, txn)
 
     def _gate(self, ctx: Ctx, message: bytes) -> Reply | None:
-        terminal, ctx.merchant = repo.terminal_and_merchant(ctx.tx, ctx.tid)
+        # The terminal's row is locked from here to COMMIT, BEFORE `_idempotent`: see
+        # `repo.lock_terminal` for why (the same request at two host nodes at once).
+        terminal, ctx.merchant = repo.claim_terminal(ctx.tx, ctx.tid, ctx.now_ms)
         if terminal is None:
             return Reply("97")
         ctx.terminal = terminal
@@ -135,7 +137,6 @@ class HostCore:
         if ctx.batch != terminal.batch and not self._closed_batch(ctx):
             ctx.resign_on = True
             return Reply("77")
-        repo.lock_terminal(ctx.tx, terminal.tid, ctx.now_ms)  # before _idempotent: see there
         return None
 
     @staticmethod

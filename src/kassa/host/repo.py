@@ -85,9 +85,33 @@ _TERMINAL_MERCHANT_SQL = (
 _TERMINAL_COUNT = len(_TERMINAL_COLS.split(","))
 
 
-def terminal_and_merchant(tx: Transaction, tid: str) -> tuple[Terminal | None, Merchant | None]:
-    """The terminal and its merchant in one query (one round trip instead of two)."""
-    row = tx.fetchone(_TERMINAL_MERCHANT_SQL, (tid,))
+_LOCKING_TERMINAL_MERCHANT_SQL = (  # PostgreSQL: lock, note as seen and read in one go
+    f"WITH t AS (UPDATE terminals SET last_seen_ms = ? WHERE tid = ? RETURNING {_TERMINAL_COLS})"
+    " SELECT "
+    + ", ".join(f"t.{c.strip()}" for c in _TERMINAL_COLS.split(","))
+    + ", "
+    + ", ".join(f"m.{c.strip()}" for c in _MERCHANT_COLS.split(","))
+    + " FROM t LEFT JOIN merchants m ON m.mid = t.mid"
+)
+
+
+def claim_terminal(
+    tx: Transaction, tid: str, now_ms: int
+) -> tuple[Terminal | None, Merchant | None]:
+    """The terminal and its merchant (one query), the terminal's row locked until this
+    transaction ends and noted as seen now (`lock_terminal`, whose reason holds here:
+    call this before the idempotency look-up). PostgreSQL: one statement, so the lock
+    costs no round trip of its own and the row is read under it. SQLite: the read, then
+    `lock_terminal` (the transaction already holds the write lock)."""
+    if tx.dialect == "postgresql":
+        return _terminal_and_merchant(tx.fetchone(_LOCKING_TERMINAL_MERCHANT_SQL, (now_ms, tid)))
+    found = _terminal_and_merchant(tx.fetchone(_TERMINAL_MERCHANT_SQL, (tid,)))
+    if found[0] is not None:
+        lock_terminal(tx, tid, now_ms)
+    return found
+
+
+def _terminal_and_merchant(row: Any) -> tuple[Terminal | None, Merchant | None]:
     if row is None:
         return None, None
     head, tail = row[:_TERMINAL_COUNT], row[_TERMINAL_COUNT:]
@@ -345,10 +369,10 @@ def _move_counters(tx: Transaction, totals: list[tuple[str, int]]) -> None:
 def lock_terminal(tx: Transaction, tid: str, now_ms: int) -> None:
     """Lock the terminal's row until this transaction ends (noting it as seen now).
 
-    Load-bearing: `HostCore._gate` calls this BEFORE the idempotency look-up. The same
-    request sent to two host nodes at once (a retry on the other node) then runs one
-    after the other: the second node waits here until the first commits, and its
-    look-up (read committed, a fresh snapshot per statement) finds the stored answer and
+    Load-bearing: `HostCore._gate` takes it (`claim_terminal`) BEFORE the idempotency
+    look-up. The same request sent to two host nodes at once (a retry on the other node)
+    then runs one after the other: the second node waits here until the first commits,
+    and its look-up (read committed, a fresh snapshot per statement) finds the stored answer and
     replays it instead of booking the sale twice (or failing on the unique identity).
     PostgreSQL: the UPDATE takes the row lock (FOR NO KEY UPDATE). SQLite: the
     transaction already holds the database's write lock (BEGIN IMMEDIATE), so only the
