@@ -226,10 +226,15 @@ def op_void_completion(m: Model, d: st.DataObject) -> None:
 
 def op_reverse_completion(m: Model, d: st.DataObject) -> None:
     if m.completions:
-        done, hold = m.completions.pop(_pick(d, m.completions))
-        m.book(ledger.reversal_of(done, at_ms=m.at_ms, entry_id=m.entry_id))
-        m.approved.discard(done.txn_key)
-        m.holds.append(hold)
+        i = _pick(d, m.completions)
+        done, hold = m.completions[i]
+        # A completion below its hold gave the rest back to the card; undoing it takes
+        # that back (as for the other reversals that debit a card: only if it can pay).
+        if m.can_pay(card_of(hold), done.amount_on(card_account(card_of(hold)))):
+            del m.completions[i]
+            m.book(ledger.reversal_of(done, at_ms=m.at_ms, entry_id=m.entry_id))
+            m.approved.discard(done.txn_key)
+            m.holds.append(hold)
 
 
 def op_reverse_completion_void(m: Model, d: st.DataObject) -> None:
