@@ -110,6 +110,18 @@ def test_an_rrn_takes_no_row_lock(two: tuple[Term, Database]) -> None:
     assert got != held
 
 
+def test_the_rrns_of_two_open_groups_never_meet(two: tuple[Term, Database]) -> None:
+    """Each group takes its numbers from the sequence in blocks: two groups open at once,
+    each using more than a block, never hand out the same RRN."""
+    term, other = two
+    with term.db.transaction() as tx_a, other.transaction() as tx_b:
+        a = [repo.next_rrn(tx_a) for _ in range(40)]
+        b = [repo.next_rrn(tx_b) for _ in range(40)]
+        a += [repo.next_rrn(tx_a) for _ in range(5)]
+    assert len(set(a) | set(b)) == 85
+    assert a == sorted(a) and b == sorted(b)
+
+
 def test_rrns_continue_past_the_counter_when_migrating(pg_url: str) -> None:
     """Host schema 3 starts the PostgreSQL sequence past the `counters` value: an RRN
     already given before the upgrade is never given again."""

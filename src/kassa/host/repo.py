@@ -6,6 +6,7 @@ server's group commit puts many requests in one transaction, each in a savepoint
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -331,8 +332,9 @@ def next_rrn(tx: Transaction) -> int:
     """The next retrieval reference number, unique across every host node.
 
     PostgreSQL: `nextval('rrn_seq')` (host schema 3), which takes no row lock, so the
-    group transactions of several nodes never queue or deadlock on it; numbers of a
-    rolled-back transaction are skipped (RRNs need not be gapless, only unique).
+    group transactions of several nodes never queue or deadlock on it; taken
+    `_RRN_BLOCK` at a time per transaction (a group), the numbers it does not use, or
+    used by a rolled-back unit, are skipped (RRNs need not be gapless, only unique).
     SQLite: the `counters` row, read once per transaction and moved by a deferred delta
     written at COMMIT (one statement per group instead of one per sale). Safe because a
     SQLite transaction begins IMMEDIATE: it holds the database's write lock from its
@@ -341,9 +343,13 @@ def next_rrn(tx: Transaction) -> int:
     answered (nothing of a rolled-back unit is sent).
     """
     if tx.dialect == "postgresql":
-        row = tx.fetchone("SELECT nextval('rrn_seq')")
-        assert row is not None
-        return int(row[0])
+        block = tx.joined(_RrnBlock, _RrnBlock)
+        if not block.numbers:  # one round trip for the next `_RRN_BLOCK` answers
+            rows = tx.fetchall(
+                "SELECT nextval('rrn_seq') FROM generate_series(1, ?)", (_RRN_BLOCK,)
+            )
+            block.numbers.extend(sorted(int(r[0]) for r in rows))
+        return block.numbers.popleft()
     seen = tx.reads(_COUNTERS).get("rrn")
     if seen:
         (stored,) = seen
@@ -357,6 +363,24 @@ def next_rrn(tx: Transaction) -> int:
 
 
 _COUNTERS = "counters"  # the kind of the deferred counter moves (`next_rrn` on SQLite)
+_RRN_BLOCK = 16
+
+
+class _RrnBlock:
+    """Sequence numbers this transaction took and has not used yet (PostgreSQL). Joined
+    to the transaction (`Transaction.joined`) for its lifetime only; nothing to undo: a
+    number once taken is never given out again, used or not."""
+
+    __slots__ = ("numbers",)
+
+    def __init__(self) -> None:
+        self.numbers: deque[int] = deque()
+
+    def mark(self) -> int:
+        return 0
+
+    def undo_to(self, mark: int) -> None:
+        """Numbers of a rolled-back unit stay taken (skipped), as `nextval`'s are."""
 
 
 def _move_counters(tx: Transaction, totals: list[tuple[str, int]]) -> None:
