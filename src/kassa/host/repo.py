@@ -1,7 +1,8 @@
 """SQL for the host: reads and appends inside a caller's transaction (`tx`).
 
 Every function takes the open `Transaction`; the caller decides the boundaries (the
-server's group commit puts many requests in one transaction, each in a savepoint).
+server's group commit puts many requests in one transaction). Reads of what this module
+defers to COMMIT (account balances, the SQLite RRN counter) add what is deferred.
 """
 
 from __future__ import annotations
