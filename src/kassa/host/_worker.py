@@ -19,7 +19,7 @@ from pathlib import Path
 
 from kassa import logs
 from kassa.errors import KassaError
-from kassa.host._writelock import SerialisedWrites, lock_path
+from kassa.host._writelock import WriteTurns, lock_path
 from kassa.host.runtime import HostRuntime, open_host
 from kassa.host.service import HostServer
 from kassa.host.workers import ServeSpec
@@ -102,8 +102,7 @@ async def _serve(
     host.server.reuse_port = True
     turns = None
     if (path := lock_path(runtime.db)) is not None:  # SQLite: group transactions take turns
-        turns = SerialisedWrites(runtime.db, path)
-        host.committer.db = turns  # type: ignore[assignment]
+        turns = host.committer.turns = WriteTurns(path)
     await host.start()
     os.write(1, f"READY {host.server.port}\n".encode())
     try:

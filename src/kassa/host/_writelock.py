@@ -24,31 +24,25 @@ import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from kassa.store import Database, Transaction
+from kassa.store import Database
 
 
-class SerialisedWrites:
-    """A `Database` whose write transactions first take an exclusive lock on `path`
-    (the group committer's view of it: only `transaction` is used there)."""
+class WriteTurns:
+    """Takes an exclusive lock on `path` for the length of a `with` block (the group
+    committer's `turns`: around each group transaction)."""
 
-    def __init__(self, db: Database, path: Path) -> None:
-        self.db = db
+    def __init__(self, path: Path) -> None:
         self.path = path
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
     @contextlib.contextmanager
-    def transaction(self, **options: Any) -> Iterator[Transaction]:
+    def __call__(self) -> Iterator[None]:
         fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
         try:
-            with self.db.transaction(**options) as tx:
-                yield tx
+            yield
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.db, name)  # everything but `transaction` as the database has it
 
     def close(self) -> None:
         os.close(self._fd)

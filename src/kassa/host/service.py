@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from functools import partial
 
 from kassa.clock import SYSTEM, Clock
@@ -48,11 +49,15 @@ class GroupCommitter:
         core: HostCore,
         clock: Clock = SYSTEM,
         metrics: KassaMetrics | None = None,
+        turns: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
     ) -> None:
         self.db = db
         self.core = core
         self.clock = clock
         self.metrics = metrics
+        # Held around each group transaction: several processes writing one SQLite file
+        # take turns by it (`kassa.host._writelock`); nothing by default.
+        self.turns = turns
         self.groups = 0
         self.requests = 0
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -148,7 +153,7 @@ class GroupCommitter:
     ) -> list[tuple[bytes | None, tuple[str, str] | None]]:
         answers: list[tuple[bytes | None, tuple[str, str] | None]] = []
         core = self.core
-        with self.db.transaction() as tx:
+        with self.turns(), self.db.transaction() as tx:
             for body in bodies:
                 core.last = None
                 if not isolate:
