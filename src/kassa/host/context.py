@@ -40,8 +40,8 @@ class Ctx:
     keys: WorkingKeys | None = None
     resign_on: bool = False  # set the header's processing nibble to 3
     risk_event: Any = None  # the kassa.risk.RiskEvent of a card transaction, once known
-    # A reversal for this TID+batch+STAN came before the request itself (None: not looked
-    # up yet; the idempotency look-up brings it along, `repo.txn_and_orphan`).
+    # A reversal for this TID+batch+STAN came before the request itself; set by the
+    # idempotency look-up (`repo.txn_and_orphan`), None until then.
     orphan_reversed: bool | None = None
     extra: dict[int, str] = field(default_factory=dict)
 

@@ -55,10 +55,8 @@ class Financial:
             base.update(card_ref=card.card_ref, pan_masked=card.pan_masked)
         mcc = ctx.merchant.mcc if ctx.merchant else ""
         ctx.risk_event = riskgate.event_for(ctx, txn.value, card.card_ref if card else None, mcc)
-        orphan = ctx.orphan_reversed
-        if orphan is None:  # not brought along by the idempotency look-up
-            orphan = repo.orphan_reversal(ctx.tx, ctx.tid, ctx.batch, ctx.stan)
-        if orphan:
+        assert ctx.orphan_reversed is not None, "the idempotency look-up runs first"
+        if ctx.orphan_reversed:
             return self.decline(ctx, "25", base)  # reversed before it arrived: never approve
         code = issuer.check_card(card, expiry, ctx.local.date())
         if code is None and card is not None:

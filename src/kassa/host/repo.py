@@ -225,8 +225,8 @@ def txn_and_orphan(
     tx: Transaction, tid: str, batch: str, stan: str, mti: str
 ) -> tuple[TxnRow | None, bool]:
     """The stored request with this identity (TID+batch+STAN+MTI), if any, and whether a
-    reversal of TID+batch+STAN came before its original (`orphan_reversal`): one query,
-    one round trip."""
+    reversal of TID+batch+STAN came before its original (an orphan reversal): one
+    query, one round trip."""
     row = tx.fetchone(_TXN_AND_ORPHAN_SQL, (tid, batch, stan, tid, batch, stan, mti))
     assert row is not None  # the probe row is always there
     return (_txn(row[1:]) if row[1] is not None else None), bool(row[0])
@@ -310,14 +310,6 @@ def add_orphan_reversal(
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (tid, batch, stan, amount, now_ms),
     )
-
-
-def orphan_reversal(tx: Transaction, tid: str, batch: str, stan: str) -> bool:
-    row = tx.fetchone(
-        "SELECT 1 FROM orphan_reversals WHERE tid = ? AND batch = ? AND stan = ?",
-        (tid, batch, stan),
-    )
-    return row is not None
 
 
 def log_event(
