@@ -10,6 +10,7 @@ after the local part is done.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -34,7 +35,7 @@ from kassa.cli.backup_remote import (
 from kassa.clock import SYSTEM
 from kassa.errors import InputError, KassaError, StoreError
 from kassa.ops import backup as bk
-from kassa.ops.backup.policy import BackupInfo
+from kassa.ops.backup.policy import BackupInfo, Retention
 from kassa.ops.backup.remote import check_remote
 from kassa.ops.backup.remote_config import RemoteConfig
 from kassa.ops.backup.store import MANIFEST
@@ -139,10 +140,7 @@ def schedule(
         return
     if remote is None:
         typer.echo(f"remote {config.where}:")
-    for backup_id, why in sorted(plan.keep.items()):
-        typer.echo(f"keep   {backup_id}  {why}")
-    for backup_id in plan.delete:
-        typer.echo(f"{'deleted' if apply else 'would delete'} {backup_id} at {config.where}")
+    _show_retention(plan, "deleted" if apply else "would delete", f" at {config.where}")
 
 
 def _local_schedule(repo: bk.Repository, policy: bk.Policy, apply: bool) -> None:
@@ -152,12 +150,19 @@ def _local_schedule(repo: bk.Repository, policy: bk.Policy, apply: bool) -> None
     for reason in due.reasons:
         typer.echo(f"  {reason}")
     plan = bk.retention(infos, policy)
+    _show_retention(plan, "delete" if apply else "would delete", "",
+                    repo.delete if apply else None)  # fmt: skip
+
+
+def _show_retention(plan: Retention, verb: str, where: str,
+                    delete: Callable[[str], None] | None = None) -> None:  # fmt: skip
+    """What retention keeps (and why) and drops; `delete` each dropped one as it is said."""
     for backup_id, why in sorted(plan.keep.items()):
         typer.echo(f"keep   {backup_id}  {why}")
     for backup_id in plan.delete:
-        typer.echo(f"{'delete' if apply else 'would delete'} {backup_id}")
-        if apply:
-            repo.delete(backup_id)
+        typer.echo(f"{verb} {backup_id}{where}")
+        if delete is not None:
+            delete(backup_id)
 
 
 def retry_remote(
