@@ -24,6 +24,7 @@ from kassa.iso8583.keys import KeyMode, WorkingKeys, unwrap_working_keys
 from kassa.iso8583.mac import verify_mac
 from kassa.iso8583.pinblock import make_pin_block
 from kassa.iso8583.transactions import TxnType
+from kassa.risk import RiskEngine, load_rules
 from kassa.store import Database, connect, migrate
 from kassa.terminal import requests as rq
 
@@ -157,3 +158,20 @@ def signed_on(db: Database, core: HostCore) -> Iterator[Term]:
         yield term
     finally:
         db.close()
+
+
+CARD_THREE_RULES = """
+[rules.card_three]
+type = "velocity"
+key = "card"
+window_s = 600
+max_count = 3
+count = "approved"
+action = "decline"
+code = "59"
+"""
+
+
+def card_three_engine() -> RiskEngine:
+    """A risk engine with one rule: a card's 4th approval within 600 s is declined 59."""
+    return RiskEngine(load_rules(CARD_THREE_RULES))

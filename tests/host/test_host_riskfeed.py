@@ -5,22 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hostkit import card_three_engine
 
 from kassa.host.riskfeed import RiskFeed, max_window_ms
 from kassa.host.schema import COMPONENT, MIGRATIONS
-from kassa.risk import Action, RiskEngine, RiskEvent, load_rules
+from kassa.risk import Action, RiskEvent
 from kassa.store import Database, connect, migrate
 
-RULES = """
-[rules.card_three]
-type = "velocity"
-key = "card"
-window_s = 600
-max_count = 3
-count = "approved"
-action = "decline"
-code = "59"
-"""
 T0 = 1_790_000_000_000
 
 
@@ -30,10 +21,6 @@ def db(db_url: str) -> Iterator[Database]:
     migrate(database, COMPONENT, MIGRATIONS)
     yield database
     database.close()
-
-
-def engine() -> RiskEngine:
-    return RiskEngine(load_rules(RULES))
 
 
 def sale(at_ms: int, card: str = "card-1") -> RiskEvent:
@@ -55,7 +42,7 @@ def verdict(db: Database, feed: RiskFeed, event: RiskEvent) -> Action:
 
 
 def test_a_card_spread_over_two_nodes_is_counted_once_in_all(db: Database) -> None:
-    a, b = RiskFeed(engine(), "node-a"), RiskFeed(engine(), "node-b")
+    a, b = RiskFeed(card_three_engine(), "node-a"), RiskFeed(card_three_engine(), "node-b")
     for i in range(3):
         approve(db, a, sale(T0 + i * 1000))
     assert verdict(db, b, sale(T0 + 5000)) is Action.DECLINE
@@ -65,18 +52,21 @@ def test_a_card_spread_over_two_nodes_is_counted_once_in_all(db: Database) -> No
 
 
 def test_without_sharing_the_other_node_would_not_know(db: Database) -> None:
-    a, b = RiskFeed(engine(), "node-a"), RiskFeed(engine(), "node-b", share=False)
+    a, b = (
+        RiskFeed(card_three_engine(), "node-a"),
+        RiskFeed(card_three_engine(), "node-b", share=False),
+    )
     for i in range(3):
         approve(db, a, sale(T0 + i * 1000))
     assert verdict(db, b, sale(T0 + 5000)) is Action.ALLOW
 
 
 def test_a_restarted_node_warms_up_from_the_feed_within_the_window(db: Database) -> None:
-    a = RiskFeed(engine(), "node-a")
+    a = RiskFeed(card_three_engine(), "node-a")
     approve(db, a, sale(T0 - 700_000))  # older than the 600 s window: not replayed
     for i in range(3):
         approve(db, a, sale(T0 + i * 1000))
-    restarted = RiskFeed(engine(), "node-a")
+    restarted = RiskFeed(card_three_engine(), "node-a")
     with db.transaction() as tx:
         assert restarted.warm(tx, T0 + 4000) == 3
     assert restarted.engine.evaluate(sale(T0 + 4000)).action is Action.DECLINE
@@ -85,7 +75,7 @@ def test_a_restarted_node_warms_up_from_the_feed_within_the_window(db: Database)
 
 def test_a_row_committed_late_below_the_last_id_is_still_seen(db: Database) -> None:
     """Ids are not commit order: a skipped id is asked for again until it appears."""
-    b = RiskFeed(engine(), "node-b")
+    b = RiskFeed(card_three_engine(), "node-b")
     with db.transaction() as tx:
         b.warm(tx, T0)
     start = b.last_id
@@ -107,7 +97,7 @@ def test_a_row_committed_late_below_the_last_id_is_still_seen(db: Database) -> N
 
 
 def test_catch_up_reads_once_per_group_time(db: Database) -> None:
-    a, b = RiskFeed(engine(), "node-a"), RiskFeed(engine(), "node-b")
+    a, b = RiskFeed(card_three_engine(), "node-a"), RiskFeed(card_three_engine(), "node-b")
     with db.transaction() as tx:
         b.catch_up(tx, T0)
     approve(db, a, sale(T0))
@@ -117,7 +107,7 @@ def test_catch_up_reads_once_per_group_time(db: Database) -> None:
 
 
 def test_prune_drops_what_no_window_reaches(db: Database) -> None:
-    a = RiskFeed(engine(), "node-a")
+    a = RiskFeed(card_three_engine(), "node-a")
     assert a.keep_ms == max_window_ms(a.engine) == 600_000
     approve(db, a, sale(T0))
     approve(db, a, sale(T0 + 500_000))
@@ -146,12 +136,12 @@ def test_a_restarted_host_still_declines_a_card_past_its_limit(db_url: str) -> N
 
     db, core = open_host(db_url)
     try:
-        core.financial.risk = engine()
+        core.financial.risk = card_three_engine()
         core.financial.feed = RiskFeed(core.financial.risk, "before")
         term = Term(db, core)
         term.sign_on()
         assert [term.send(term.request(TxnType.SALE, 100))[39] for _ in range(3)] == ["00"] * 3
-        restarted, cold = engine(), engine()
+        restarted, cold = card_three_engine(), card_three_engine()
         core.financial.risk = restarted
         core.financial.feed = RiskFeed(restarted, "after")
         with db.transaction() as tx:

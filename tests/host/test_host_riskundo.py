@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hostkit import HEADER, PAN, T0_MS, TPDU, Term, open_host, signed_on
+from hostkit import HEADER, PAN, T0_MS, TPDU, Term, card_three_engine, open_host, signed_on
 
 from kassa.clock import FixedClock
 from kassa.errors import StoreError
@@ -20,20 +20,9 @@ from kassa.host.service import GroupCommitter
 from kassa.iso8583 import Message, decode
 from kassa.iso8583.framing import Frame, split_body
 from kassa.iso8583.transactions import TxnType
-from kassa.risk import RiskEngine, RiskEvent, load_rules
+from kassa.risk import RiskEngine, RiskEvent
 from kassa.store import Transaction, TransientError
 from kassa.terminal import requests as rq
-
-RULES = """
-[rules.card_three]
-type = "velocity"
-key = "card"
-window_s = 600
-max_count = 3
-count = "approved"
-action = "decline"
-code = "59"
-"""
 
 
 class FaultyCore(HostCore):
@@ -65,7 +54,7 @@ class FaultyCore(HostCore):
 @pytest.fixture
 def term(db_url: str) -> Iterator[Term]:
     db, plain = open_host(db_url)
-    engine = RiskEngine(load_rules(RULES))
+    engine = card_three_engine()
     core = FaultyCore(plain.secrets, plain.config, plain.rand, engine)
     core.financial.feed = RiskFeed(engine, "node-a")  # shared: catch_up runs too
     with signed_on(db, core) as term:
@@ -104,7 +93,7 @@ def sales(term: Term, count: int) -> list[Message]:
 
 def as_stored(term: Term, now_ms: int = T0_MS) -> dict[str, Any]:
     """The counters a fresh engine gets from the committed feed."""
-    fresh = RiskFeed(RiskEngine(load_rules(RULES)), "fresh")
+    fresh = RiskFeed(card_three_engine(), "fresh")
     with term.db.transaction() as tx:
         fresh.warm(tx, now_ms)
     return fresh.engine.state.to_dict()
@@ -155,7 +144,7 @@ def test_another_nodes_sales_read_by_a_retried_group_are_still_counted(term: Ter
             "SELECT card_ref FROM cards WHERE pan_hash = ?", (term.core.secrets.pan_hash(PAN),)
         )
         assert row is not None
-        node_b = RiskFeed(RiskEngine(load_rules(RULES)), "node-b")
+        node_b = RiskFeed(card_three_engine(), "node-b")
         for n in range(2):
             event = RiskEvent(T0_MS - 5000 + n, "87654321", "123456789012345", str(row[0]),
                               "sale", 100, 480, "5411")  # fmt: skip
@@ -172,11 +161,11 @@ def test_a_warm_up_that_rolls_back_leaves_the_counters_and_the_cursor_as_they_we
     """`HostServer.start` warms in `run_in_transaction`, which retries a transient failure:
     the retry must not count the feed twice."""
     assert through_the_committer(term, sales(term, 2)) == ["00", "00"]
-    restarted = RiskFeed(RiskEngine(load_rules(RULES)), "node-a")
+    restarted = RiskFeed(card_three_engine(), "node-a")
     with contextlib.suppress(TransientError), term.db.transaction() as tx:
         assert restarted.warm(tx, T0_MS) == 2
         raise TransientError("deadlock detected")
-    assert restarted.engine.state.to_dict() == RiskEngine(load_rules(RULES)).state.to_dict()
+    assert restarted.engine.state.to_dict() == card_three_engine().state.to_dict()
     assert (restarted.last_id, restarted.replayed) == (0, 0)
     with term.db.transaction() as tx:
         assert restarted.warm(tx, T0_MS) == 2

@@ -16,20 +16,18 @@ connections, as two nodes run them; both groups must commit with every answer gi
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from nodes import MID, TMK_HEX, pan, reference, tid
+from nodes import MID, TMK_HEX, load, pan, tid
 
 from kassa.card import CardInput
 from kassa.errors import StoreError
 from kassa.host import repo
-from kassa.host.admin import card_ref_for, load_reference
+from kassa.host.admin import card_ref_for
 from kassa.host.check import check_host
-from kassa.host.loader import parse_reference
 from kassa.host.runtime import HostRuntime, open_host
 from kassa.iso8583 import decode
 from kassa.iso8583.fields import Field60
@@ -85,13 +83,8 @@ def request(term: tuple[rq.Identity, WorkingKeys, str], txn: TxnType, stan: str,
 
 
 def test_two_groups_on_two_nodes_both_commit(pg_url: str, tmp_path: Path) -> None:
-    ref, problems = parse_reference(reference(2, 4), "locks.toml")
-    assert not problems
     home = tmp_path / "home"
-    setup = open_host(pg_url, home)
-    with setup.db.transaction() as tx:
-        load_reference(tx, setup.secrets, ref, int(time.time() * 1000), os.urandom)
-    setup.close()
+    load(pg_url, home, 2, 4)
     node_a, node_b = Node(pg_url, home), Node(pg_url, home)
     term_a, term_b = sign_on(node_a, 0), sign_on(node_b, 1)
     outcome: dict[str, object] = {}
@@ -136,13 +129,8 @@ def test_two_cards_charged_in_opposite_orders_both_commit(pg_url: str, tmp_path:
     1 then (next request) card 2, node B's group card 2 then card 1, same merchant. Were
     each sale's account rows locked at once, A would hold card 1 and the merchant, B card
     2 and wait for the merchant, then A wait for card 2: a deadlock across requests."""
-    ref, problems = parse_reference(reference(2, 4), "locks.toml")
-    assert not problems
     home = tmp_path / "home"
-    setup = open_host(pg_url, home)
-    with setup.db.transaction() as tx:
-        load_reference(tx, setup.secrets, ref, int(time.time() * 1000), os.urandom)
-    setup.close()
+    load(pg_url, home, 2, 4)
     node_a, node_b = Node(pg_url, home), Node(pg_url, home)
     term_a, term_b = sign_on(node_a, 0), sign_on(node_b, 1)
     a_first, b_first, a_done = threading.Event(), threading.Event(), threading.Event()

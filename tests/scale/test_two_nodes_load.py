@@ -14,16 +14,14 @@ the merchant's account went up by exactly the sales the terminals hold as approv
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from nodes import MID, Node, host_facts, open_terminal, pan, reference, sale, tid
+from nodes import MID, Node, host_facts, load, open_terminal, pan, sale, tid
 
-from kassa.host.admin import card_ref_for, load_reference
-from kassa.host.loader import parse_reference
+from kassa.host.admin import card_ref_for
 from kassa.host.runtime import open_host
 from kassa.ledger import card_account, merchant_account
 from kassa.store import connect
@@ -44,12 +42,9 @@ NO_RULES = "[state]\nkeys_max = 1000\n"
 
 def prepare(db_url: str, home: Path) -> list[str]:
     """Load merchant, terminals and cards; the cards' ledger references."""
-    ref, problems = parse_reference(reference(2 * PER_NODE, CARDS), "load.toml")
-    assert not problems, problems
+    load(db_url, home, 2 * PER_NODE, CARDS)
     runtime = open_host(db_url, home)
     try:
-        with runtime.db.transaction() as tx:
-            load_reference(tx, runtime.secrets, ref, int(time.time() * 1000), os.urandom)
         return [card_ref_for(runtime.secrets, pan(c)) for c in range(CARDS)]
     finally:
         runtime.close()
