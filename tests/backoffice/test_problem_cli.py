@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_recon_kit import Rig, make_rig
+from test_recon_kit import Rig, rigged
 from typer.testing import CliRunner
 
 from kassa.card import find_pans
@@ -23,11 +23,8 @@ runner = CliRunner()
 @pytest.fixture
 def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     monkeypatch.delenv(ENV, raising=False)
-    r = make_rig(f"sqlite:///{tmp_path / 'host.db'}", tmp_path)
-    try:
+    with rigged(f"sqlite:///{tmp_path / 'host.db'}", tmp_path) as r:
         yield r
-    finally:
-        r.close()
 
 
 def run(args: list[str], home: Path) -> str:

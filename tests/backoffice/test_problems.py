@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_recon_kit import PAN, Rig, Staff, drive_day, make_rig, reconcile
+from test_recon_kit import PAN, Rig, Staff, drive_day, reconcile, rigged
 
 from kassa.backoffice.evidence import export_pack
 from kassa.backoffice.lessons import as_json, lessons, render
@@ -23,11 +23,8 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def rig(db_url: str, tmp_path: Path) -> Iterator[Rig]:
-    r = make_rig(db_url, tmp_path, floor_limit_fen=20_000)
-    try:
+    with rigged(db_url, tmp_path, floor_limit_fen=20_000) as r:
         yield r
-    finally:
-        r.close()
 
 
 async def _declines(rig: Rig) -> tuple[str, str]:

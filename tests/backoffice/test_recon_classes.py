@@ -12,8 +12,8 @@ from test_recon_kit import (
     Rig,
     Staff,
     drive_day,
-    make_rig,
     reconcile,
+    rigged,
     write_journal,
 )
 
@@ -26,11 +26,8 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def rig(db_url: str, tmp_path: Path) -> Iterator[Rig]:
-    r = make_rig(db_url, tmp_path, floor_limit_fen=20_000)
-    try:
+    with rigged(db_url, tmp_path, floor_limit_fen=20_000) as r:
         yield r
-    finally:
-        r.close()
 
 
 def by_stan(rig: Rig) -> dict[str, DiffRecord]:

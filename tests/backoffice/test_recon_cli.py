@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_recon_kit import Rig, drive_day, host_ok, make_rig
+from test_recon_kit import Rig, drive_day, host_ok, rigged
 from typer.testing import CliRunner
 
 from kassa.audit import AuditLog, ChainKey
@@ -25,11 +25,8 @@ PASSWORD = "Back-Office-2026"
 @pytest.fixture
 def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     monkeypatch.delenv(ENV, raising=False)
-    r = make_rig(f"sqlite:///{tmp_path / 'host.db'}", tmp_path, floor_limit_fen=20_000)
-    try:
+    with rigged(f"sqlite:///{tmp_path / 'host.db'}", tmp_path, floor_limit_fen=20_000) as r:
         yield r
-    finally:
-        r.close()
 
 
 class Codes:

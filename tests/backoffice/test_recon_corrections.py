@@ -13,8 +13,8 @@ from test_recon_kit import (
     Staff,
     drive_day,
     host_ok,
-    make_rig,
     reconcile,
+    rigged,
 )
 
 from kassa.backoffice import corrections as corr
@@ -30,11 +30,8 @@ PAN = "6212264000001899463"
 
 @pytest.fixture
 def rig(db_url: str, tmp_path: Path) -> Iterator[Rig]:
-    r = make_rig(db_url, tmp_path, floor_limit_fen=20_000)
-    try:
+    with rigged(db_url, tmp_path, floor_limit_fen=20_000) as r:
         yield r
-    finally:
-        r.close()
 
 
 async def _setup(rig: Rig) -> tuple[Day, Staff, dict[str, DiffRecord]]:

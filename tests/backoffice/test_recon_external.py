@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_recon_kit import TID, Rig, Staff, make_rig
+from test_recon_kit import TID, Rig, Staff, rigged
 
 from kassa.backoffice.recon import ReconSources, run_recon
 from kassa.backoffice.recon_schema import list_differences, list_runs
@@ -19,11 +19,8 @@ UNKNOWN_RRN = "888888888888"
 
 @pytest.fixture
 def rig(db_url: str, tmp_path: Path) -> Iterator[Rig]:
-    r = make_rig(db_url, tmp_path)
-    try:
+    with rigged(db_url, tmp_path) as r:
         yield r
-    finally:
-        r.close()
 
 
 async def _day(rig: Rig) -> dict[str, Outcome]:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "terminal"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "host"))
 
 from hostkit import CREDIT_PAN, PAN, REFERENCE, T0_MS, Term, open_host
-from termkit import Rig, make_rig
+from termkit import Rig, make_rig, rigged
 
 from kassa.audit import AuditLog, ChainKey
 from kassa.auth import HASH_FAST, AuthSettings, Role, totp_code, totp_step, vault_sealer
@@ -43,7 +43,7 @@ TID = "12345678"
 MASTER = bytes(range(32))
 PASSWORD = "Recon-Pass-2026"
 LOST_UPLOAD_RRN = "990000000001"
-__all__ = ["CREDIT_PAN", "PAN", "REFERENCE", "Rig", "Term", "make_rig", "open_host"]
+__all__ = ["CREDIT_PAN", "PAN", "REFERENCE", "Rig", "Term", "make_rig", "open_host", "rigged"]
 
 
 @dataclass

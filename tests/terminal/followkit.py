@@ -8,13 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from termkit import PAN, Rig
+from termkit import Rig
 
-from kassa.host import repo
-from kassa.host.admin import card_ref_for
-from kassa.host.check import check_host
 from kassa.iso8583.transactions import TxnType
-from kassa.ledger import card_account
 from kassa.net import Fault
 from kassa.store import Isolation, Transaction
 from kassa.terminal.journal import Journal
@@ -22,17 +18,6 @@ from kassa.terminal.requests import Original
 from kassa.terminal.states import State
 
 START_FEN = 100_000  # the test card's balance in hostkit's reference data
-
-
-def balance(rig: Rig) -> int:
-    with rig.db.transaction() as tx:
-        return repo.balance(tx, card_account(card_ref_for(rig.core.secrets, PAN)))
-
-
-def ledger_ok(rig: Rig) -> None:
-    with rig.db.transaction(write=False) as tx:
-        report = check_host(tx)
-    assert report.ok, report.problems
 
 
 def pending_sale(rig: Rig, amount: int, delivered: bool) -> int:

@@ -4,6 +4,8 @@ link, whose fault schedule stands in for the network. No mocks of either side.""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +15,13 @@ from hostkit import PAN, T0_MS, TMK_HEX, open_host
 
 from kassa.card import CardInput
 from kassa.clock import FixedClock
+from kassa.host import repo
+from kassa.host.admin import card_ref_for
+from kassa.host.check import check_host
 from kassa.host.core import HostCore
 from kassa.iso8583.pinblock import make_pin_block
 from kassa.iso8583.transactions import TxnType
+from kassa.ledger import card_account
 from kassa.net import FaultSchedule, MemoryLink
 from kassa.store import Database
 from kassa.terminal.config import TerminalConfig
@@ -91,3 +97,26 @@ def make_rig(db_url: str, tmp: Path, **config: object) -> Rig:
         journal, MemoryLink(rig.host_handle, schedule=schedule), clock, no_sleep
     )
     return rig
+
+
+@contextmanager
+def rigged(db_url: str, tmp: Path, **config: object) -> Iterator[Rig]:
+    """`make_rig`, closed afterwards (for the `rig` fixtures: a fixture imported from here
+    would collide with ruff's F811)."""
+    rig = make_rig(db_url, tmp, **config)
+    try:
+        yield rig
+    finally:
+        rig.close()
+
+
+def balance(rig: Rig) -> int:
+    """The test card's balance at the host."""
+    with rig.db.transaction() as tx:
+        return repo.balance(tx, card_account(card_ref_for(rig.core.secrets, PAN)))
+
+
+def ledger_ok(rig: Rig) -> None:
+    with rig.db.transaction(write=False) as tx:
+        report = check_host(tx)
+    assert report.ok, report.problems

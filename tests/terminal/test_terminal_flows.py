@@ -7,13 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from termkit import PAN, Rig, make_rig
+from termkit import Rig, balance, ledger_ok, make_rig, rigged
 
-from kassa.host import repo
-from kassa.host.admin import card_ref_for
-from kassa.host.check import check_host
 from kassa.iso8583.transactions import TxnType
-from kassa.ledger import card_account
 from kassa.net import Fault
 from kassa.terminal.requests import Original
 from kassa.terminal.service import TxnRequest
@@ -25,22 +21,8 @@ T = TxnType
 
 @pytest.fixture
 def rig(db_url: str, tmp_path: Path) -> Iterator[Rig]:
-    r = make_rig(db_url, tmp_path, floor_limit_fen=20_000)
-    try:
+    with rigged(db_url, tmp_path, floor_limit_fen=20_000) as r:
         yield r
-    finally:
-        r.close()
-
-
-def balance(rig: Rig) -> int:
-    with rig.db.transaction() as tx:
-        return repo.balance(tx, card_account(card_ref_for(rig.core.secrets, PAN)))
-
-
-def ledger_ok(rig: Rig) -> None:
-    with rig.db.transaction(write=False) as tx:
-        report = check_host(tx)
-    assert report.ok, report.problems
 
 
 async def test_sign_on_and_sale(rig: Rig) -> None:

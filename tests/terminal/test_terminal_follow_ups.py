@@ -11,15 +11,13 @@ from pathlib import Path
 import pytest
 from followkit import (
     START_FEN,
-    balance,
     counting_commits,
-    ledger_ok,
     offline_sale,
     pending_sale,
     refund_to_resend,
     states,
 )
-from termkit import Rig, make_rig
+from termkit import Rig, balance, ledger_ok, rigged
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "host"))
 from hostkit import Term
@@ -34,11 +32,8 @@ ROWS = 5
 
 @pytest.fixture
 def rig(db_url: str, tmp_path: Path) -> Iterator[Rig]:
-    r = make_rig(db_url, tmp_path, floor_limit_fen=20_000)
-    try:
+    with rigged(db_url, tmp_path, floor_limit_fen=20_000) as r:
         yield r
-    finally:
-        r.close()
 
 
 def attempts(rig: Rig, *ids: int) -> list[int]:

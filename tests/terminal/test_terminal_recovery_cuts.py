@@ -16,14 +16,12 @@ from pathlib import Path
 import pytest
 from followkit import (
     START_FEN,
-    balance,
-    ledger_ok,
     offline_sale,
     pending_sale,
     refund_to_resend,
     states,
 )
-from termkit import Rig, make_rig
+from termkit import Rig, balance, ledger_ok, rigged
 
 from kassa.terminal.drill import ENV, FOLLOW_UP_POINTS
 from kassa.terminal.states import State
@@ -45,11 +43,8 @@ class Left:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    r = make_rig(f"sqlite:///{tmp_path / 'host.db'}", tmp_path, floor_limit_fen=20_000)
-    try:
+    with rigged(f"sqlite:///{tmp_path / 'host.db'}", tmp_path, floor_limit_fen=20_000) as r:
         yield r
-    finally:
-        r.close()
 
 
 async def leave_work(rig: Rig) -> Left:

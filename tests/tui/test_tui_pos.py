@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "terminal"))  # 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "host"))  # hostkit
 
 from hostkit import CREDIT_PAN
-from termkit import PAN, Rig, make_rig
+from termkit import PAN, Rig, rigged
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -40,11 +40,8 @@ SIZE = (100, 36)
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
     # The host's database dialect is tested elsewhere; one SQLite run keeps this quick.
-    r = make_rig(f"sqlite:///{tmp_path / 'host.db'}", tmp_path)
-    try:
+    with rigged(f"sqlite:///{tmp_path / 'host.db'}", tmp_path) as r:
         yield r
-    finally:
-        r.close()
 
 
 def balance(rig: Rig) -> int:
